@@ -1,0 +1,19 @@
+"""`python3 -m fsm_distributor` and `python3 fsm_distributor` (Monerosim's non-dotted form).
+
+Run as a directory, this file is a plain script: sys.path[0] is then the
+package directory itself, whose module names must not shadow anything, so
+it is replaced by the directory that holds the package.
+"""
+
+import os
+import sys
+
+if not __package__:
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
+    sys.path.insert(0, os.path.dirname(here))
+
+from fsm_distributor.cli import main  # noqa: E402  (absolute import: works both ways)
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,27 @@
+"""One action per state: `(deps, ctx) -> Outcome`, doing the state's I/O.
+
+The machine runs the action outside the `transitions` callbacks and then
+fires the trigger it returned, so a failing RPC never leaves a half-done
+transition.  `ACTIONS` must cover every non-terminal state (tested).
+"""
+
+from fsm_distributor.actions.balance import check_balance
+from fsm_distributor.actions.discovery import discover
+from fsm_distributor.actions.idle import idle
+from fsm_distributor.actions.miner_selection import select_miner
+from fsm_distributor.actions.recipient_selection import select_recipient
+from fsm_distributor.actions.recording import record
+from fsm_distributor.actions.retrying import handle_failure
+from fsm_distributor.actions.sending import send
+from fsm_distributor.states import State
+
+ACTIONS = {
+    State.IDLE: idle,
+    State.DISCOVERING: discover,
+    State.SELECTING_MINER: select_miner,
+    State.CHECKING_BALANCE: check_balance,
+    State.SELECTING_RECIPIENT: select_recipient,
+    State.SENDING: send,
+    State.RETRYING: handle_failure,
+    State.RECORDING: record,
+}

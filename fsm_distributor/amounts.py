@@ -1,0 +1,55 @@
+"""XMR amounts: exact Decimal parsing into integer atomic units, and back.
+
+Money is an `int` of atomic units (1 XMR = 10**12) from parsing to the RPC
+call; floats appear only in the `amount` field that Monerosim's analysis
+reads, made from the exact integer at the last moment.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+ATOMIC_PER_XMR = 10**12
+#: wallet-rpc amounts are uint64.
+MAX_ATOMIC = 2**64 - 1
+
+
+class AmountError(ValueError):
+    """Text that is not an acceptable XMR amount; the message says why."""
+
+
+def parse_xmr(text: object) -> int:
+    """'0.1' -> 100000000000. Rejects floats' artefacts, signs, NaN and > 12 decimals."""
+    raw = str(text).strip()
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise AmountError(f"{raw!r} is not a number") from None
+    if not value.is_finite():
+        raise AmountError(f"{raw!r} is not a finite number")
+    if value < 0:
+        raise AmountError(f"{raw!r} is negative")
+    atomic = value * ATOMIC_PER_XMR
+    if atomic != atomic.to_integral_value():
+        raise AmountError(f"{raw!r} has more than 12 decimal places (1 atomic unit = 1e-12 XMR)")
+    atomic_int = int(atomic)
+    if atomic_int > MAX_ATOMIC:
+        raise AmountError(f"{raw!r} exceeds the largest amount a wallet accepts")
+    return atomic_int
+
+
+def to_decimal(atomic: int) -> Decimal:
+    """Exact XMR value of `atomic` units."""
+    return Decimal(atomic) / ATOMIC_PER_XMR
+
+
+def format_xmr(atomic: int) -> str:
+    """'0.123400000000' style, exact, for logs and tables."""
+    sign = "-" if atomic < 0 else ""
+    whole, frac = divmod(abs(atomic), ATOMIC_PER_XMR)
+    return f"{sign}{whole}.{frac:012d}"
+
+
+def to_float_xmr(atomic: int) -> float:
+    """The nearest float, for the JSON `amount` field Monerosim's analysis reads."""
+    return float(to_decimal(atomic))

@@ -1,0 +1,171 @@
+"""Command line: the Monerosim user-script interface, plus the project's subcommands.
+
+`python3 -m fsm_distributor --id X --shared-dir D --log-level DEBUG
+--attributes KEY VALUE ...` runs the agent exactly as Monerosim's wrapper
+scripts start a user script; every flag Monerosim may pass is accepted.
+`fsm-distributor sandbox|regtest|diagram ...` run the project's tools.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib
+import os
+import signal
+import sys
+import time
+from typing import Optional, Sequence
+
+import numpy as np
+
+from fsm_distributor import logs
+from fsm_distributor.config import Config, ConfigError, load_config
+from fsm_distributor.context import Deps, SystemClock
+from fsm_distributor.ledger import TransactionLedger
+from fsm_distributor.machine import Distributor
+from fsm_distributor.registry import RegistryReader
+from fsm_distributor.shared_state import SharedDir
+from fsm_distributor.wallet import WalletPool
+
+SUBCOMMANDS = {
+    "sandbox": "fsm_distributor.sandbox",
+    "regtest": "fsm_distributor.regtest",
+    "diagram": "fsm_distributor.diagram",
+}
+DEFAULT_SHARED_DIR = "/tmp/monerosim_shared"
+DEFAULT_SEED = 12345
+EXIT_CONFIG = 2
+
+
+def agent_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="fsm-distributor",
+        description="Distribute XMR from miner wallets to the other agents of a Monerosim run "
+                    "(a drop-in for agents.miner_distributor). Subcommands: "
+                    + ", ".join(SUBCOMMANDS) + " (try '<subcommand> --help').")
+    p.add_argument("--id", required=True, help="this agent's id in agent_registry.json")
+    p.add_argument("--shared-dir", help=f"Monerosim's shared dir (default $MONEROSIM_SHARED_DIR, "
+                   f"then {DEFAULT_SHARED_DIR})")
+    p.add_argument("--rpc-host", default="127.0.0.1", help="this agent's host (unused: wallets come "
+                   "from the registry)")
+    p.add_argument("--log-level", default=os.environ.get("MONEROSIM_LOG_LEVEL", "INFO"),
+                   type=str.upper, choices=sorted(logs.LEVELS))
+    p.add_argument("--log-format", default="json", choices=("json", "console"),
+                   help="json: one JSON object per line (default); console: for people")
+    p.add_argument("--attributes", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
+                   help="one agent attribute; repeat once per attribute")
+    p.add_argument("--tx-frequency", type=float, help="Monerosim's transaction_interval; used as "
+                   "transaction_frequency when that attribute is absent")
+    # Accepted because Monerosim may pass them; the distributor finds wallets through the registry.
+    for flag in ("--daemon-rpc-port", "--agent-rpc-port", "--wallet-rpc-port", "--p2p-port", "--hash-rate"):
+        p.add_argument(flag, type=int, help=argparse.SUPPRESS)
+    for flag in ("--remote-daemon", "--daemon-selection-strategy", "--stop-time"):
+        p.add_argument(flag, help=argparse.SUPPRESS)
+    return p
+
+
+def rng_seed(simulation_seed: int, agent_id: str) -> int:
+    """Monerosim's convention: SIMULATION_SEED + sha256(agent id) mod 2**31."""
+    return simulation_seed + int(hashlib.sha256(agent_id.encode()).hexdigest(), 16) % 2**31
+
+
+def simulation_seed(environ: dict) -> int:
+    raw = environ.get("SIMULATION_SEED", str(DEFAULT_SEED))
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError("SIMULATION_SEED", raw, "an integer (environment variable)") from None
+
+
+def build_agent(args: argparse.Namespace, environ: dict) -> tuple[Distributor, Config, WalletPool]:
+    """Parse and validate everything; raises ConfigError before anything runs."""
+    attributes = dict(args.attributes)
+    if args.tx_frequency is not None and "transaction_frequency" not in attributes:
+        attributes["transaction_frequency"] = str(args.tx_frequency)
+    config = load_config(attributes)
+    seed = rng_seed(simulation_seed(environ), args.id)
+    shared = SharedDir(args.shared_dir or environ.get("MONEROSIM_SHARED_DIR") or DEFAULT_SHARED_DIR)
+    wallets = WalletPool()
+    deps = Deps(
+        config=config,
+        agent_id=args.id,
+        registry=RegistryReader(shared),
+        wallets=wallets,
+        ledger=TransactionLedger(shared),
+        clock=SystemClock(),
+        rng=np.random.default_rng(seed),
+        log=logs.get_logger(agent_id=args.id),
+    )
+    return Distributor(deps), config, wallets
+
+
+class _Wakeup(Exception):
+    """Raised by the signal handler only while the run loop sleeps, to end the sleep."""
+
+
+class SignalStop:
+    """SIGTERM/SIGINT: ask the machine to stop; cut short a sleep, never an RPC call."""
+
+    def __init__(self, distributor: Distributor):
+        self.distributor = distributor
+        self.sleeping = False
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self._handle)
+        signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum, _frame) -> None:
+        self.distributor.request_stop()
+        if self.sleeping:
+            raise _Wakeup()
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeping = True
+        try:
+            if not self.distributor.stop_requested:
+                time.sleep(seconds)
+        except _Wakeup:
+            pass
+        finally:
+            self.sleeping = False
+
+
+def run_agent(argv: Sequence[str], environ: Optional[dict] = None) -> int:
+    environ = dict(os.environ if environ is None else environ)
+    args = agent_parser().parse_args(argv)
+    logs.configure(args.log_level, console=args.log_format == "console")
+    try:
+        distributor, config, wallets = build_agent(args, environ)
+    except ConfigError as exc:
+        print(f"fsm_distributor: invalid configuration: {exc}", file=sys.stderr, flush=True)
+        return EXIT_CONFIG
+    log = distributor.deps.log
+    stopper = SignalStop(distributor)
+    stopper.install()
+    log.info("agent_started", message=f"Distributor {args.id} started", pid=os.getpid(),
+             shared_dir=str(args.shared_dir or environ.get("MONEROSIM_SHARED_DIR") or DEFAULT_SHARED_DIR),
+             config={k: v for k, v in vars(config).items() if k != "ignored"})
+    for key in sorted(config.ignored):
+        log.debug("attribute_ignored", message=f"Attribute {key} is not used by this agent")
+    while not distributor.stopped:
+        try:
+            distributor.run(sleep=stopper.sleep)
+        except _Wakeup:  # the signal landed between the sleep and its bookkeeping
+            continue
+    ctx = distributor.ctx
+    log.info("agent_stopped", message=f"Distributor {args.id} stopped", sent=ctx.sent,
+             recorded=ctx.recorded, failed=ctx.failed, unrecorded=len(ctx.unrecorded))
+    wallets.close()
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        return importlib.import_module(SUBCOMMANDS[argv[0]]).main(argv[1:])
+    return run_agent(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""What the actions share: injected dependencies, the mutable context, outcomes.
+
+`Deps` is frozen and holds every door to the outside (registry, wallets,
+ledger, clock, RNG, logger), so a test swaps all of them.  `Context` is the
+machine's memory: one part lives across cycles (cool-downs, round-robin
+cursor, unrecorded records), the rest is reset when a cycle starts.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Protocol, Sequence
+
+import numpy as np
+
+from fsm_distributor.config import Config
+from fsm_distributor.registry import Agent, Miner, Snapshot
+from fsm_distributor.rpc_errors import WalletError
+from fsm_distributor.wallet import Balance, Transfer
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an action decided: the trigger to fire, and how long to wait after it."""
+
+    trigger: str
+    delay: float = 0.0
+
+
+class Clock(Protocol):
+    def time(self) -> float: ...
+    def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    """`time.time()`/`time.sleep()`: under Shadow these are the simulated clock."""
+
+    def time(self) -> float:
+        return time.time()
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+
+class Wallet(Protocol):
+    def get_balance(self) -> Balance: ...
+    def get_address(self) -> str: ...
+    def refresh(self) -> None: ...
+    def transfer(self, destinations: Sequence[tuple[str, int]], *, priority: int,
+                 do_not_relay: bool = False) -> Transfer: ...
+
+
+class Registry(Protocol):
+    def read(self) -> tuple[Snapshot, bool]: ...
+    def info_address(self, agent_id: str) -> Optional[str]: ...
+
+
+class Ledger(Protocol):
+    def append(self, records: list[dict]) -> Optional[str]: ...
+
+
+@dataclass(frozen=True)
+class Deps:
+    config: Config
+    agent_id: str
+    registry: Registry
+    wallets: Callable[[str, int], Wallet]
+    ledger: Ledger
+    clock: Clock
+    rng: np.random.Generator
+    log: Any
+
+
+@dataclass
+class Context:
+    """The machine's memory; `new_cycle()` clears the per-cycle part."""
+
+    # -- across cycles --------------------------------------------------------
+    last_success_at: Optional[float] = None
+    snapshot: Optional[Snapshot] = None
+    cooldown_until: dict[str, float] = field(default_factory=dict)
+    miner_failures: dict[str, int] = field(default_factory=dict)
+    needs_refresh: set[str] = field(default_factory=set)
+    rejected_addresses: dict[str, str] = field(default_factory=dict)
+    address_cache: dict[str, str] = field(default_factory=dict)
+    round_robin_last: Optional[str] = None
+    unrecorded: list[dict] = field(default_factory=list)
+    cycles: int = 0
+    sent: int = 0
+    failed: int = 0
+    recorded: int = 0
+    # -- this cycle -----------------------------------------------------------
+    amount: int = 0
+    excluded_miners: set[str] = field(default_factory=set)
+    excluded_recipients: set[str] = field(default_factory=set)
+    balances: dict[str, Balance] = field(default_factory=dict)
+    refreshed: set[str] = field(default_factory=set)
+    miner: Optional[Miner] = None
+    recipient: Optional[Agent] = None
+    recipient_address: Optional[str] = None
+    attempt: int = 0
+    error: Optional[WalletError] = None
+
+    def new_cycle(self, amount: int) -> None:
+        self.cycles += 1
+        self.amount = amount
+        self.excluded_miners = set()
+        self.excluded_recipients = set()
+        self.balances = {}
+        self.refreshed = set()
+        self.miner = None
+        self.recipient = None
+        self.recipient_address = None
+        self.attempt = 0
+        self.error = None
+
+    def set_miner(self, miner: Optional[Miner]) -> None:
+        """A new sender starts a new attempt count (attempts are per miner and recipient)."""
+        self.miner = miner
+        self.attempt = 0
+        self.error = None
+
+    def set_recipient(self, recipient: Optional[Agent], address: Optional[str]) -> None:
+        self.recipient = recipient
+        self.recipient_address = address
+        self.attempt = 0
+        self.error = None

@@ -1,0 +1,215 @@
+"""Monerosim's registries as typed, validated snapshots.
+
+`agent_registry.json` and `miners.json` are written by other processes and
+change during a run; every entry is checked here and a bad one is skipped
+with a problem message, so one broken entry never hides the good ones.
+An agent's identity is its `id`: in a local network all agents share one IP.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from fsm_distributor.shared_state import SharedDir
+
+AGENT_REGISTRY = "agent_registry.json"
+MINERS_REGISTRY = "miners.json"
+INFO_SUFFIXES = ("_user_info.json", "_miner_info.json")
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+class RegistryError(Exception):
+    """A registry file is missing or unusable as a whole."""
+
+
+def parse_bool(value: Any) -> Optional[bool]:
+    """Monerosim's string booleans (true/false/1/0/yes/no/on/off, any case); None if neither."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    return None
+
+
+def _port(value: Any) -> Optional[int]:
+    if isinstance(value, bool):
+        return None
+    try:
+        port = int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return port if 0 < port < 65536 else None
+
+
+@dataclass(frozen=True)
+class Agent:
+    """One registry entry, as far as the distributor cares."""
+
+    id: str
+    ip_addr: Optional[str]
+    wallet_rpc_port: Optional[int]
+    wallet_address: Optional[str]
+    has_wallet: bool
+    attributes: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def endpoint(self) -> Optional[tuple[str, int]]:
+        if self.ip_addr and self.wallet_rpc_port:
+            return self.ip_addr, self.wallet_rpc_port
+        return None
+
+    def flag(self, name: str) -> bool:
+        return parse_bool(self.attributes.get(name, "false")) is True
+
+
+@dataclass(frozen=True)
+class Miner:
+    """A miner joined with its registry entry; `weight` is finite and >= 0."""
+
+    agent_id: str
+    ip_addr: Optional[str]
+    wallet_rpc_port: Optional[int]
+    weight: float
+    wallet_address: Optional[str]
+
+    @property
+    def endpoint(self) -> Optional[tuple[str, int]]:
+        if self.ip_addr and self.wallet_rpc_port:
+            return self.ip_addr, self.wallet_rpc_port
+        return None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    agents: tuple[Agent, ...]
+    miners: tuple[Miner, ...]
+    problems: tuple[str, ...] = ()
+
+
+def parse_agents(data: Any) -> tuple[list[Agent], list[str]]:
+    """Entries of agent_registry.json; bad entries are skipped with a reason."""
+    if not isinstance(data, dict) or not isinstance(data.get("agents"), list):
+        raise RegistryError(f"{AGENT_REGISTRY}: expected an object with an 'agents' list, "
+                            f"got {type(data).__name__}")
+    agents: list[Agent] = []
+    problems: list[str] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(data["agents"]):
+        if not isinstance(entry, dict):
+            problems.append(f"{AGENT_REGISTRY}: entry {index} is not an object; skipped")
+            continue
+        agent_id = entry.get("id")
+        if not isinstance(agent_id, str) or not agent_id.strip():
+            problems.append(f"{AGENT_REGISTRY}: entry {index} has no string 'id'; skipped")
+            continue
+        if agent_id in seen:
+            problems.append(f"{AGENT_REGISTRY}: duplicate id {agent_id!r} at entry {index}; later entry skipped")
+            continue
+        seen.add(agent_id)
+        attributes = entry.get("attributes") if isinstance(entry.get("attributes"), dict) else {}
+        raw_port = entry.get("wallet_rpc_port")
+        port = _port(raw_port)
+        if raw_port is not None and port is None:
+            problems.append(f"{AGENT_REGISTRY}: agent {agent_id!r} has invalid wallet_rpc_port {raw_port!r}")
+        address = entry.get("wallet_address")
+        address = address.strip() if isinstance(address, str) and address.strip() else None
+        ip = entry.get("ip_addr") if isinstance(entry.get("ip_addr"), str) else None
+        has_wallet = parse_bool(entry.get("wallet", False)) is True or port is not None or address is not None
+        agents.append(Agent(agent_id, ip, port, address, has_wallet, dict(attributes)))
+    return agents, problems
+
+
+def _weight(raw: Any, who: str, problems: list[str]) -> float:
+    if raw is None:
+        problems.append(f"{MINERS_REGISTRY}: miner {who} has no weight; using 0")
+        return 0.0
+    try:
+        weight = float(raw) if not isinstance(raw, bool) else math.nan
+    except (TypeError, ValueError):
+        weight = math.nan
+    if not math.isfinite(weight) or weight < 0:
+        problems.append(f"{MINERS_REGISTRY}: miner {who} has invalid weight {raw!r} "
+                        f"(accepted: a finite number >= 0); using 0")
+        return 0.0
+    return weight
+
+
+def join_miners(data: Any, agents: list[Agent]) -> tuple[list[Miner], list[str]]:
+    """Join miners.json to registry agents by agent_id (by ip_addr only when there is no id)."""
+    if not isinstance(data, dict) or not isinstance(data.get("miners"), list):
+        raise RegistryError(f"{MINERS_REGISTRY}: expected an object with a 'miners' list, "
+                            f"got {type(data).__name__}")
+    by_id = {a.id: a for a in agents}
+    miners: list[Miner] = []
+    problems: list[str] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(data["miners"]):
+        if not isinstance(entry, dict):
+            problems.append(f"{MINERS_REGISTRY}: entry {index} is not an object; skipped")
+            continue
+        agent_id = entry.get("agent_id")
+        ip = entry.get("ip_addr")
+        if isinstance(agent_id, str) and agent_id:
+            agent = by_id.get(agent_id)
+            if agent is None:
+                problems.append(f"{MINERS_REGISTRY}: miner {agent_id!r} is not in {AGENT_REGISTRY}; skipped")
+                continue
+        else:
+            same_ip = [a for a in agents if ip and a.ip_addr == ip]
+            if len(same_ip) != 1:
+                problems.append(f"{MINERS_REGISTRY}: entry {index} has no agent_id and ip_addr {ip!r} "
+                                f"matches {len(same_ip)} agents (needs exactly 1); skipped")
+                continue
+            agent = same_ip[0]
+        if agent.id in seen:
+            problems.append(f"{MINERS_REGISTRY}: miner {agent.id!r} listed twice; later entry skipped")
+            continue
+        seen.add(agent.id)
+        weight = _weight(entry.get("weight"), repr(agent.id), problems)
+        address = entry.get("wallet_address") if isinstance(entry.get("wallet_address"), str) else None
+        miners.append(Miner(agent.id, agent.ip_addr, agent.wallet_rpc_port, weight,
+                            address or agent.wallet_address))
+    return miners, problems
+
+
+def build_snapshot(agent_data: Any, miner_data: Any) -> Snapshot:
+    agents, problems = parse_agents(agent_data)
+    miners, miner_problems = join_miners(miner_data, agents)
+    return Snapshot(tuple(agents), tuple(miners), tuple(problems + miner_problems))
+
+
+class RegistryReader:
+    """Reads the registries from the shared dir; parses again only when a file changed."""
+
+    def __init__(self, shared: SharedDir):
+        self._shared = shared
+        self._last_inputs: Optional[tuple[Any, Any]] = None
+        self._last: Optional[Snapshot] = None
+
+    def read(self) -> tuple[Snapshot, bool]:
+        """The current snapshot and whether it differs from the previous read."""
+        agent_data = self._shared.read_json_cached(AGENT_REGISTRY)
+        miner_data = self._shared.read_json_cached(MINERS_REGISTRY)
+        last = self._last_inputs
+        # The cached loader returns the very same objects while the files are unchanged.
+        if self._last is not None and last and last[0] is agent_data and last[1] is miner_data:
+            return self._last, False
+        snapshot = build_snapshot(agent_data, miner_data)
+        self._last_inputs, self._last = (agent_data, miner_data), snapshot
+        return snapshot, True
+
+    def info_address(self, agent_id: str) -> Optional[str]:
+        """The address an agent published in {id}_user_info.json or {id}_miner_info.json."""
+        for suffix in INFO_SUFFIXES:
+            data = self._shared.read_json(f"{agent_id}{suffix}", default=None)
+            address = data.get("wallet_address") if isinstance(data, dict) else None
+            if isinstance(address, str) and address.strip():
+                return address.strip()
+        return None

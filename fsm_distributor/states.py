@@ -1,0 +1,145 @@
+"""The distributor's states and its transition table.
+
+Everything that decides where the machine can go lives in this file, as
+plain data: the machine (`machine.py`), the diagrams (`diagram.py`) and the
+table tests all read `TRANSITIONS` and nothing else.  To change behaviour,
+change the table here, then regenerate `diagrams/` (``make diagrams``).
+
+Each state has one action (see `actions/`) that does its I/O and returns the
+trigger that leaves the state.  A trigger may lead to different states
+depending on a *condition*: a model predicate named like a question
+(``retries_left``) that the machine evaluates, so the branch is visible in
+the table and in the diagram.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Optional
+
+
+class State(str, enum.Enum):
+    """The machine's states; the value is the name shown in logs and diagrams."""
+
+    IDLE = "Idle"
+    DISCOVERING = "Discovering"
+    SELECTING_MINER = "SelectingMiner"
+    CHECKING_BALANCE = "CheckingBalance"
+    SELECTING_RECIPIENT = "SelectingRecipient"
+    SENDING = "Sending"
+    RETRYING = "Retrying"
+    RECORDING = "Recording"
+    STOPPED = "Stopped"
+
+    def __str__(self) -> str:  # so f-strings and logs show "Idle", not "State.IDLE"
+        return self.value
+
+
+INITIAL = State.IDLE
+TERMINAL = frozenset({State.STOPPED})
+
+#: Which concern each state belongs to; diagrams group and colour by it.
+CONCERNS: dict[State, str] = {
+    State.IDLE: "waiting",
+    State.DISCOVERING: "discovery",
+    State.SELECTING_MINER: "selection",
+    State.CHECKING_BALANCE: "selection",
+    State.SELECTING_RECIPIENT: "selection",
+    State.SENDING: "sending",
+    State.RECORDING: "sending",
+    State.RETRYING: "recovery",
+    State.STOPPED: "terminal",
+}
+
+#: One line per state, for the README and for diagram tooltips.
+DESCRIPTIONS: dict[State, str] = {
+    State.IDLE: "wait until transaction_frequency seconds have passed since the last successful send",
+    State.DISCOVERING: "read agent_registry.json and miners.json; join miners to their registry entries",
+    State.SELECTING_MINER: "pick a miner (weighted | balance | random), skipping miners that failed this cycle",
+    State.CHECKING_BALANCE: "the miner's unlocked balance must cover amount + fee reserve",
+    State.SELECTING_RECIPIENT: "pick a recipient (random | round_robin) and resolve its address",
+    State.SENDING: "call wallet-rpc transfer from the miner's wallet",
+    State.RETRYING: "classify the wallet error: back off and retry, switch miner, drop recipient or give up",
+    State.RECORDING: "append the sent transaction to transactions.json under Monerosim's lock",
+    State.STOPPED: "terminal: SIGTERM/SIGINT was received",
+}
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One edge: in `source`, `trigger` leads to `dest` when the condition holds.
+
+    `condition` names a model predicate that must be true, `unless` one that
+    must be false; at most one of them is set.  Transitions sharing a source
+    and trigger are tried in table order.
+    """
+
+    source: State
+    trigger: str
+    dest: State
+    condition: Optional[str] = None
+    unless: Optional[str] = None
+    note: str = ""
+
+
+def _t(source: State, trigger: str, dest: State, note: str = "", *,
+       condition: Optional[str] = None, unless: Optional[str] = None) -> Transition:
+    return Transition(source, trigger, dest, condition, unless, note)
+
+
+S = State
+
+#: The single source of truth for the machine's behaviour.
+TRANSITIONS: tuple[Transition, ...] = (
+    _t(S.IDLE, "keep_waiting", S.IDLE, "not due yet: sleep until the next send is due"),
+    _t(S.IDLE, "wake", S.DISCOVERING, "a send is due"),
+    _t(S.IDLE, "flush_records", S.RECORDING, "records are waiting to be written"),
+
+    _t(S.DISCOVERING, "discovered", S.SELECTING_MINER, "at least one miner has a wallet"),
+    _t(S.DISCOVERING, "registry_unavailable", S.IDLE, "registry missing or unreadable: retry later"),
+    _t(S.DISCOVERING, "no_miners", S.IDLE, "no miner with a reachable wallet entry"),
+
+    _t(S.SELECTING_MINER, "miner_selected", S.CHECKING_BALANCE),
+    _t(S.SELECTING_MINER, "no_miner_available", S.IDLE, "every miner failed or cools down: wait"),
+
+    _t(S.CHECKING_BALANCE, "balance_ok", S.SELECTING_RECIPIENT, "unlocked >= amount + fee reserve"),
+    _t(S.CHECKING_BALANCE, "balance_low", S.SELECTING_MINER, "exclude this miner for the cycle"),
+    _t(S.CHECKING_BALANCE, "miner_unreachable", S.SELECTING_MINER, "wallet down: cool the miner down"),
+
+    _t(S.SELECTING_RECIPIENT, "recipient_selected", S.SENDING, "address resolved and valid"),
+    _t(S.SELECTING_RECIPIENT, "recipient_unreachable", S.SELECTING_RECIPIENT,
+       "no valid address: skip this recipient for the cycle"),
+    _t(S.SELECTING_RECIPIENT, "no_recipient", S.IDLE, "no eligible recipient left"),
+
+    _t(S.SENDING, "transfer_ok", S.RECORDING),
+    _t(S.SENDING, "transfer_failed", S.RETRYING),
+
+    _t(S.RETRYING, "retry", S.SENDING, "transient error: back off, send again",
+       condition="retries_left"),
+    _t(S.RETRYING, "retry", S.IDLE, "max_retries attempts made: give up, cool the miner down",
+       unless="retries_left"),
+    _t(S.RETRYING, "miner_locked", S.SELECTING_MINER, "-37/-19/-16: coins locked, try another miner"),
+    _t(S.RETRYING, "miner_broke", S.SELECTING_MINER, "-17: this miner cannot pay"),
+    _t(S.RETRYING, "recipient_rejected", S.SELECTING_RECIPIENT, "bad address or amount: drop recipient"),
+    _t(S.RETRYING, "give_up", S.IDLE, "permanent error: do not retry this request"),
+
+    _t(S.RECORDING, "recorded", S.IDLE),
+    _t(S.RECORDING, "record_deferred", S.IDLE, "shared dir not writable: keep the record, retry later"),
+) + tuple(
+    _t(state, "fault", S.IDLE, "unexpected error in the action: logged, cycle abandoned")
+    for state in State if state not in TERMINAL
+) + tuple(
+    _t(state, "shutdown", S.STOPPED, "SIGTERM/SIGINT")
+    for state in State if state not in TERMINAL
+)
+
+#: Predicates the table refers to; the machine must provide each of them.
+CONDITIONS: frozenset[str] = frozenset(
+    name for t in TRANSITIONS for name in (t.condition, t.unless) if name
+)
+
+
+def triggers_from(state: State) -> tuple[str, ...]:
+    """The triggers that are legal in `state`, in table order, without repeats."""
+    return tuple(dict.fromkeys(t.trigger for t in TRANSITIONS if t.source is state))

@@ -1,0 +1,174 @@
+"""A small JSON-RPC client for monero-wallet-rpc (and monerod), on `requests`.
+
+Every failure leaves this module as a `WalletError` with a `kind` (see
+`rpc_errors`), and every answer the agent relies on is checked here, so the
+actions above never see a `requests` exception or a malformed dict.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+import requests
+from requests.auth import HTTPDigestAuth
+
+from fsm_distributor.rpc_errors import BadAnswer, RpcError, WalletUnavailable
+
+#: Seconds to wait for quick calls; transfers build and sign, so they get longer.
+DEFAULT_TIMEOUT = 10.0
+TRANSFER_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Balance:
+    """Atomic units; `unlocked` is what can be spent now."""
+
+    total: int
+    unlocked: int
+    blocks_to_unlock: int = 0
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """What `transfer` returned for one transaction."""
+
+    tx_hash: str
+    fee: int
+    amount: int
+    tx_metadata: str = ""
+
+
+def _uint(answer: dict, key: str, method: str, default: Optional[int] = None) -> int:
+    value = answer.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise BadAnswer(method, f"expected a non-negative integer {key!r}, got {value!r}")
+    return value
+
+
+def _hex64(answer: dict, key: str, method: str) -> str:
+    value = answer.get(key)
+    if not isinstance(value, str) or len(value) != 64 or any(c not in "0123456789abcdef" for c in value.lower()):
+        raise BadAnswer(method, f"expected a 64-hex-digit {key!r}, got {value!r}")
+    return value.lower()
+
+
+class WalletClient:
+    """One wallet-rpc endpoint; calls are made one at a time over one Session."""
+
+    def __init__(self, host: str, port: int, *, timeout: float = DEFAULT_TIMEOUT,
+                 auth: Optional[tuple[str, str]] = None, path: str = "/json_rpc"):
+        self.host = host
+        self.port = port
+        self.url = f"http://{host}:{port}{path}"
+        self.timeout = timeout
+        self._session = requests.Session()
+        if auth:
+            self._session.auth = HTTPDigestAuth(*auth)
+
+    def __repr__(self) -> str:
+        return f"WalletClient({self.host}:{self.port})"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def call(self, method: str, params: Optional[dict] = None, *, timeout: Optional[float] = None) -> dict:
+        """Call `method`; return its `result` object or raise a `WalletError`."""
+        payload = {"jsonrpc": "2.0", "id": "0", "method": method}
+        if params is not None:
+            payload["params"] = params
+        try:
+            response = self._session.post(self.url, json=payload, timeout=timeout or self.timeout)
+        except requests.Timeout as exc:
+            raise WalletUnavailable(method, f"timed out after {timeout or self.timeout}s at {self.host}:{self.port}") from exc
+        except requests.RequestException as exc:
+            raise WalletUnavailable(method, f"cannot reach {self.host}:{self.port}: {type(exc).__name__}") from exc
+        if response.status_code != 200:
+            raise WalletUnavailable(method, f"HTTP {response.status_code} from {self.host}:{self.port}")
+        try:
+            body = response.json()
+        except (ValueError, json.JSONDecodeError) as exc:
+            raise BadAnswer(method, f"answer is not JSON ({len(response.content)} bytes)") from exc
+        if not isinstance(body, dict):
+            raise BadAnswer(method, f"answer is a JSON {type(body).__name__}, not an object")
+        error = body.get("error")
+        if error is not None:
+            if not isinstance(error, dict):
+                raise BadAnswer(method, f"malformed error object {error!r}")
+            code = error.get("code", 0)
+            if isinstance(code, bool) or not isinstance(code, int):
+                code = 0
+            raise RpcError(method, code, str(error.get("message", "")))
+        result = body.get("result")
+        if not isinstance(result, dict):
+            raise BadAnswer(method, f"answer has no result object: {str(body)[:200]}")
+        return result
+
+    # -- the calls the agent makes -------------------------------------------------
+
+    def get_balance(self, account_index: int = 0) -> Balance:
+        result = self.call("get_balance", {"account_index": account_index})
+        total = _uint(result, "balance", "get_balance")
+        unlocked = _uint(result, "unlocked_balance", "get_balance")
+        if unlocked > total:
+            raise BadAnswer("get_balance", f"unlocked balance {unlocked} exceeds balance {total}")
+        return Balance(total, unlocked, _uint(result, "blocks_to_unlock", "get_balance", 0))
+
+    def get_address(self, account_index: int = 0) -> str:
+        result = self.call("get_address", {"account_index": account_index})
+        address = result.get("address")
+        if not isinstance(address, str) or not address:
+            raise BadAnswer("get_address", f"no address in answer: {str(result)[:200]}")
+        return address
+
+    def refresh(self) -> None:
+        self.call("refresh", {}, timeout=TRANSFER_TIMEOUT)
+
+    def transfer(self, destinations: Sequence[tuple[str, int]], *, priority: int,
+                 do_not_relay: bool = False) -> Transfer:
+        """Send (or, with `do_not_relay`, only build) one transaction."""
+        params: dict[str, Any] = {
+            "destinations": [{"address": a, "amount": int(n)} for a, n in destinations],
+            "priority": priority,
+            "ring_size": 16,
+            "get_tx_key": False,
+        }
+        if do_not_relay:
+            params.update(do_not_relay=True, get_tx_metadata=True)
+        result = self.call("transfer", params, timeout=TRANSFER_TIMEOUT)
+        metadata = result.get("tx_metadata", "")
+        return Transfer(
+            tx_hash=_hex64(result, "tx_hash", "transfer"),
+            fee=_uint(result, "fee", "transfer"),
+            amount=_uint(result, "amount", "transfer"),
+            tx_metadata=metadata if isinstance(metadata, str) else "",
+        )
+
+    def get_transfer_by_txid(self, txid: str) -> dict:
+        result = self.call("get_transfer_by_txid", {"txid": txid})
+        transfer = result.get("transfer")
+        if not isinstance(transfer, dict):
+            raise BadAnswer("get_transfer_by_txid", f"no transfer object for {txid}")
+        return transfer
+
+
+class WalletPool:
+    """Hands out one `WalletClient` per (host, port), created on first use."""
+
+    def __init__(self, *, timeout: float = DEFAULT_TIMEOUT, auth: Optional[tuple[str, str]] = None):
+        self._timeout = timeout
+        self._auth = auth
+        self._clients: dict[tuple[str, int], WalletClient] = {}
+
+    def __call__(self, host: str, port: int) -> WalletClient:
+        key = (host, int(port))
+        client = self._clients.get(key)
+        if client is None:
+            client = self._clients[key] = WalletClient(host, int(port), timeout=self._timeout, auth=self._auth)
+        return client
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
