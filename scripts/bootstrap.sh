@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Install everything the agent, the sandbox and the tests need, on a fresh
+# Debian machine (as root) or one that already has it (then it does nothing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v monerod >/dev/null 2>&1 && command -v monero-wallet-rpc >/dev/null 2>&1 || need_apt+=(monero)
+command -v dot >/dev/null 2>&1 || need_apt+=(graphviz)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "bootstrap: installing Debian packages: ${need_apt[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+PYTHON="${PYTHON:-python3}"
+if ! "$PYTHON" -c 'import fsm_distributor, transitions, structlog, numpy, requests, Crypto, pytest, hypothesis, pytest_timeout' >/dev/null 2>&1 \
+   || ! command -v fsm-distributor >/dev/null 2>&1; then
+  echo "bootstrap: installing the package and its test dependencies with pip" >&2
+  "$PYTHON" -m pip install -q --disable-pip-version-check -e '.[test,bench]'
+fi

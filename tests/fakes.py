@@ -1,0 +1,257 @@
+"""In-process fakes for step-wise tests and fault injection.
+
+They stand in for wallet-rpc, the registries, the ledger and the clock so a
+test drives the real machine one trigger at a time.  The same behaviours are
+tested against the real wallet in tests/regtest/.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+import structlog
+
+from fsm_distributor.address import encode_address
+from fsm_distributor.config import Config, load_config
+from fsm_distributor.context import Deps
+from fsm_distributor.machine import Distributor
+from fsm_distributor.registry import build_snapshot
+from fsm_distributor.rpc_errors import RpcError, WalletError, WalletUnavailable
+from fsm_distributor.shared_state import SharedIOError
+from fsm_distributor.wallet import Balance, Transfer
+
+XMR = 10**12
+T0 = 946684800.0  # Shadow's simulated epoch
+
+
+def make_address(label: str) -> str:
+    """A valid mainnet address derived from `label` (keys are hashes, not curve points)."""
+    spend = hashlib.sha256(f"spend:{label}".encode()).digest()
+    view = hashlib.sha256(f"view:{label}".encode()).digest()
+    return encode_address("mainnet", "standard", spend, view)
+
+
+def rpc_error(code: int, message: str = "", method: str = "transfer") -> RpcError:
+    return RpcError(method, code, message)
+
+
+class FakeClock:
+    """Time moves only when someone sleeps, like Shadow's simulated clock."""
+
+    def __init__(self, start: float = T0):
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += max(0.0, seconds)
+
+
+@dataclass
+class SentTx:
+    tx_hash: str
+    destinations: list
+    priority: int
+
+
+class FakeWallet:
+    """A scriptable wallet: `script[method]` is a queue of exceptions (None = answer normally)."""
+
+    def __init__(self, address: str, unlocked: int = 100 * XMR, total: Optional[int] = None, fee: int = 2_605_200_000):
+        self.address = address
+        self.unlocked = unlocked
+        self.total = unlocked if total is None else total
+        self.fee = fee
+        self.down = False
+        self.script: dict[str, list[Optional[Exception]]] = {}
+        self.calls: list[str] = []
+        self.sent: list[SentTx] = []
+
+    def fail_next(self, method: str, *errors: Exception) -> None:
+        self.script.setdefault(method, []).extend(errors)
+
+    def _enter(self, method: str) -> None:
+        self.calls.append(method)
+        if self.down:
+            raise WalletUnavailable(method, "cannot reach wallet: ConnectionError")
+        queue = self.script.get(method)
+        if queue:
+            error = queue.pop(0)
+            if error is not None:
+                raise error
+
+    def get_balance(self) -> Balance:
+        self._enter("get_balance")
+        return Balance(self.total, self.unlocked)
+
+    def get_address(self) -> str:
+        self._enter("get_address")
+        return self.address
+
+    def refresh(self) -> None:
+        self._enter("refresh")
+
+    def transfer(self, destinations, *, priority: int, do_not_relay: bool = False) -> Transfer:
+        self._enter("transfer")
+        amount = sum(a for _, a in destinations)
+        if amount + self.fee > self.total:
+            raise rpc_error(-17, "not enough money")
+        if amount + self.fee > self.unlocked:
+            raise rpc_error(-37, "not enough unlocked money")
+        self.unlocked -= amount + self.fee
+        self.total -= amount + self.fee
+        tx_hash = hashlib.sha256(f"{self.address}:{len(self.sent)}:{destinations}".encode()).hexdigest()
+        self.sent.append(SentTx(tx_hash, list(destinations), priority))
+        return Transfer(tx_hash=tx_hash, fee=self.fee, amount=amount)
+
+
+class FakeWallets:
+    """The wallet factory: endpoint -> FakeWallet; unknown endpoints are unreachable."""
+
+    def __init__(self):
+        self.by_endpoint: dict[tuple[str, int], FakeWallet] = {}
+
+    def add(self, port: int, wallet: FakeWallet, host: str = "127.0.0.1") -> FakeWallet:
+        self.by_endpoint[(host, port)] = wallet
+        return wallet
+
+    def __call__(self, host: str, port: int):
+        wallet = self.by_endpoint.get((host, int(port)))
+        if wallet is None:
+            return _Unreachable(host, port)
+        return wallet
+
+    def all_sent(self) -> list[tuple[FakeWallet, SentTx]]:
+        """(sending wallet, transaction) for every transaction any wallet sent."""
+        return [(w, tx) for w in self.by_endpoint.values() for tx in w.sent]
+
+
+class _Unreachable:
+    def __init__(self, host: str, port: int):
+        self.where = f"{host}:{port}"
+
+    def __getattr__(self, method: str):
+        def fail(*_a: Any, **_k: Any):
+            raise WalletUnavailable(method, f"cannot reach {self.where}: ConnectionError")
+        return fail
+
+
+class FakeRegistry:
+    """Registry data as dicts; `error` makes the next reads fail like a missing file."""
+
+    def __init__(self, agents: list[dict], miners: list[dict], info: Optional[dict[str, str]] = None):
+        self.agents = agents
+        self.miners = miners
+        self.info = info or {}
+        self.error: Optional[Exception] = None
+        self.reads = 0
+
+    def read(self):
+        self.reads += 1
+        if self.error is not None:
+            raise self.error
+        return build_snapshot({"agents": self.agents}, {"miners": self.miners}), self.reads == 1
+
+    def info_address(self, agent_id: str) -> Optional[str]:
+        return self.info.get(agent_id)
+
+
+class FakeLedger:
+    def __init__(self):
+        self.records: list[dict] = []
+        self.fail = 0  # fail this many appends
+
+    def append(self, records: list[dict]) -> Optional[str]:
+        if self.fail:
+            self.fail -= 1
+            raise SharedIOError("transactions.json", "disk full")  # type: ignore[arg-type]
+        self.records.extend(dict(r) for r in records)
+        return None
+
+
+@dataclass
+class World:
+    """A small network: miners m1 (weight 60) and m2 (40), users u1..uN, and the distributor."""
+
+    config: Config
+    wallets: FakeWallets
+    registry: FakeRegistry
+    ledger: FakeLedger
+    clock: FakeClock
+    distributor: Distributor
+    miners: dict[str, FakeWallet] = field(default_factory=dict)
+    users: dict[str, FakeWallet] = field(default_factory=dict)
+
+    @property
+    def ctx(self):
+        return self.distributor.ctx
+
+    def step(self):
+        return self.distributor.step()
+
+    def steps_until(self, state: str, limit: int = 50) -> list:
+        out = []
+        for _ in range(limit):
+            out.append(self.step())
+            if out[-1].dest.value == state:
+                return out
+        raise AssertionError(f"{state} not reached in {limit} steps: {[r.trigger for r in out]}")
+
+
+def make_world(attributes: Optional[dict[str, str]] = None, *, users: int = 3, seed: int = 7,
+               weights: tuple = (60, 40), unlocked: int = 100 * XMR, user_addresses: str = "registry",
+               agent_id: str = "distributor") -> World:
+    """Build the fakes and a real Distributor over them.
+
+    `user_addresses`: "registry" puts each user's address in its registry
+    entry; "wallet" leaves it out so the agent must ask the user's wallet.
+    """
+    attrs = {"transaction_frequency": "60", "balance_check_interval": "30"}
+    attrs.update(attributes or {})
+    config = load_config(attrs)
+    wallets = FakeWallets()
+    agents: list[dict] = [{"id": agent_id, "ip_addr": "127.0.0.1", "wallet": True, "wallet_rpc_port": 29000,
+                           "wallet_address": make_address(agent_id), "attributes": {}}]
+    miners_json: list[dict] = []
+    world_miners: dict[str, FakeWallet] = {}
+    world_users: dict[str, FakeWallet] = {}
+    for i, weight in enumerate(weights, start=1):
+        mid = f"m{i}"
+        address = make_address(mid)
+        world_miners[mid] = wallets.add(28000 + i, FakeWallet(address, unlocked))
+        agents.append({"id": mid, "ip_addr": "127.0.0.1", "wallet": True, "wallet_rpc_port": 28000 + i,
+                       "attributes": {"is_miner": "true"}})
+        miners_json.append({"agent_id": mid, "ip_addr": "127.0.0.1", "weight": weight})
+    for i in range(1, users + 1):
+        uid = f"u{i}"
+        address = make_address(uid)
+        world_users[uid] = wallets.add(28100 + i, FakeWallet(address, 0))
+        entry = {"id": uid, "ip_addr": "127.0.0.1", "wallet": True, "wallet_rpc_port": 28100 + i,
+                 "attributes": {"can_receive_distributions": "true"}}
+        if user_addresses == "registry":
+            entry["wallet_address"] = address
+        agents.append(entry)
+    registry = FakeRegistry(agents, miners_json)
+    ledger = FakeLedger()
+    clock = FakeClock()
+    deps = Deps(config=config, agent_id=agent_id, registry=registry, wallets=wallets, ledger=ledger,
+                clock=clock, rng=np.random.default_rng(seed), log=structlog.get_logger().bind(agent_id=agent_id))
+    return World(config, wallets, registry, ledger, clock, Distributor(deps), world_miners, world_users)
+
+
+def transfer_error(kind: str) -> WalletError:
+    """Representative errors by what the agent should do about them."""
+    return {
+        "transient": WalletUnavailable("transfer", "timed out"),
+        "daemon": rpc_error(-38, "no connection to daemon"),
+        "locked": rpc_error(-37, "not enough unlocked money"),
+        "broke": rpc_error(-17, "not enough money"),
+        "bad_address": rpc_error(-2, "WALLET_RPC_ERROR_CODE_WRONG_ADDRESS"),
+        "too_large": rpc_error(-18, "transaction too large"),
+    }[kind]
