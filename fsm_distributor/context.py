@@ -15,6 +15,7 @@ from typing import Any, Callable, Optional, Protocol, Sequence
 import numpy as np
 
 from fsm_distributor.config import Config
+from fsm_distributor.journal import Intent
 from fsm_distributor.registry import Agent, Miner, Snapshot
 from fsm_distributor.rpc_errors import WalletError
 from fsm_distributor.wallet import Balance, Transfer
@@ -50,6 +51,8 @@ class Wallet(Protocol):
     def refresh(self) -> None: ...
     def transfer(self, destinations: Sequence[tuple[str, int]], *, priority: int,
                  do_not_relay: bool = False) -> Transfer: ...
+    def relay_tx(self, tx_metadata: str) -> str: ...
+    def get_transfer_by_txid(self, txid: str) -> dict: ...
 
 
 class Registry(Protocol):
@@ -59,6 +62,17 @@ class Registry(Protocol):
 
 class Ledger(Protocol):
     def append(self, records: list[dict]) -> Optional[str]: ...
+    def update(self, changes: dict[str, dict]) -> None: ...
+
+
+class JournalStore(Protocol):
+    def load(self) -> tuple[dict[str, Intent], list[str]]: ...
+    def put(self, intent: Intent) -> None: ...
+    def advance(self, intent: Intent, status: str, **changes: Any) -> Intent: ...
+
+
+def no_checkpoint(_phase: str) -> None:
+    """The default crash hook: nothing (tests make the process kill itself here)."""
 
 
 @dataclass(frozen=True)
@@ -68,9 +82,11 @@ class Deps:
     registry: Registry
     wallets: Callable[[str, int], Wallet]
     ledger: Ledger
+    journal: JournalStore
     clock: Clock
     rng: np.random.Generator
     log: Any
+    checkpoint: Callable[[str], None] = no_checkpoint
 
 
 @dataclass
@@ -86,7 +102,14 @@ class Context:
     rejected_addresses: dict[str, str] = field(default_factory=dict)
     address_cache: dict[str, str] = field(default_factory=dict)
     round_robin_last: Optional[str] = None
-    unrecorded: list[dict] = field(default_factory=list)
+    #: Mirror of the journal (only this agent writes it): every intent by tx_hash.
+    intents: dict[str, Intent] = field(default_factory=dict)
+    journal_loaded: bool = False
+    #: When open intents (built, relayed) should be tried again, and when to verify each recorded one.
+    recovery_due_at: float = 0.0
+    verify_due_at: dict[str, float] = field(default_factory=dict)
+    verify_misses: dict[str, int] = field(default_factory=dict)
+    relay_failures: dict[str, int] = field(default_factory=dict)
     cycles: int = 0
     sent: int = 0
     failed: int = 0
@@ -102,6 +125,16 @@ class Context:
     recipient_address: Optional[str] = None
     attempt: int = 0
     error: Optional[WalletError] = None
+    built: Optional[Transfer] = None
+    #: The intent the Journaling/Relaying/Recording states are working on.
+    intent: Optional[Intent] = None
+
+    def open_intents(self) -> list[Intent]:
+        return [i for i in self.intents.values() if i.status in ("built", "relayed")]
+
+    def busy_miners(self) -> set[str]:
+        """Miners with an unrelayed build: a second build would pick the same inputs."""
+        return {i.miner for i in self.intents.values() if i.status == "built"}
 
     def new_cycle(self, amount: int) -> None:
         self.cycles += 1
@@ -115,6 +148,8 @@ class Context:
         self.recipient_address = None
         self.attempt = 0
         self.error = None
+        self.built = None
+        self.intent = None
 
     def set_miner(self, miner: Optional[Miner]) -> None:
         """A new sender starts a new attempt count (attempts are per miner and recipient)."""

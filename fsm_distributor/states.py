@@ -22,46 +22,58 @@ from typing import Optional
 class State(str, enum.Enum):
     """The machine's states; the value is the name shown in logs and diagrams."""
 
+    RECOVERING = "Recovering"
     IDLE = "Idle"
     DISCOVERING = "Discovering"
     SELECTING_MINER = "SelectingMiner"
     CHECKING_BALANCE = "CheckingBalance"
     SELECTING_RECIPIENT = "SelectingRecipient"
-    SENDING = "Sending"
+    BUILDING = "Building"
+    JOURNALING = "Journaling"
+    RELAYING = "Relaying"
     RETRYING = "Retrying"
     RECORDING = "Recording"
+    VERIFYING = "Verifying"
     STOPPED = "Stopped"
 
     def __str__(self) -> str:  # so f-strings and logs show "Idle", not "State.IDLE"
         return self.value
 
 
-INITIAL = State.IDLE
+INITIAL = State.RECOVERING
 TERMINAL = frozenset({State.STOPPED})
 
 #: Which concern each state belongs to; diagrams group and colour by it.
 CONCERNS: dict[State, str] = {
+    State.RECOVERING: "recovery",
     State.IDLE: "waiting",
     State.DISCOVERING: "discovery",
     State.SELECTING_MINER: "selection",
     State.CHECKING_BALANCE: "selection",
     State.SELECTING_RECIPIENT: "selection",
-    State.SENDING: "sending",
+    State.BUILDING: "sending",
+    State.JOURNALING: "sending",
+    State.RELAYING: "sending",
     State.RECORDING: "sending",
+    State.VERIFYING: "verification",
     State.RETRYING: "recovery",
     State.STOPPED: "terminal",
 }
 
 #: One line per state, for the README and for diagram tooltips.
 DESCRIPTIONS: dict[State, str] = {
+    State.RECOVERING: "finish open intents from the journal: relay built ones, record relayed ones",
     State.IDLE: "wait until transaction_frequency seconds have passed since the last successful send",
     State.DISCOVERING: "read agent_registry.json and miners.json; join miners to their registry entries",
     State.SELECTING_MINER: "pick a miner (weighted | balance | random), skipping miners that failed this cycle",
     State.CHECKING_BALANCE: "the miner's unlocked balance must cover amount + fee reserve",
     State.SELECTING_RECIPIENT: "pick a recipient (random | round_robin) and resolve its address",
-    State.SENDING: "call wallet-rpc transfer from the miner's wallet",
-    State.RETRYING: "classify the wallet error: back off and retry, switch miner, drop recipient or give up",
-    State.RECORDING: "append the sent transaction to transactions.json under Monerosim's lock",
+    State.BUILDING: "build and sign the transfer without relaying it (do_not_relay)",
+    State.JOURNALING: "write the intent (recipient, amount, tx_hash, metadata) durably before it can pay",
+    State.RELAYING: "relay_tx the journaled metadata (idempotent: same tx_hash, one transaction)",
+    State.RETRYING: "classify the build error: back off and retry, switch miner, drop recipient or give up",
+    State.RECORDING: "append the transaction to transactions.json once (by tx_hash), close the intent",
+    State.VERIFYING: "follow recorded transactions until confirmed or failed",
     State.STOPPED: "terminal: SIGTERM/SIGINT was received",
 }
 
@@ -92,30 +104,35 @@ S = State
 
 #: The single source of truth for the machine's behaviour.
 TRANSITIONS: tuple[Transition, ...] = (
-    _t(S.IDLE, "keep_waiting", S.IDLE, "not due yet: sleep until the next send is due"),
+    _t(S.RECOVERING, "recovered", S.IDLE, "no open intent left to finish now"),
+    _t(S.RECOVERING, "resume_relay", S.RELAYING, "an intent was built and journaled, maybe not relayed"),
+    _t(S.RECOVERING, "resume_record", S.RECORDING, "an intent was relayed, maybe not recorded"),
+
+    _t(S.IDLE, "keep_waiting", S.IDLE, "not due yet: sleep until the next thing is due"),
+    _t(S.IDLE, "recover", S.RECOVERING, "open intents are due for another try"),
+    _t(S.IDLE, "verify", S.VERIFYING, "recorded transactions are due for a check"),
     _t(S.IDLE, "wake", S.DISCOVERING, "a send is due"),
-    _t(S.IDLE, "flush_records", S.RECORDING, "records are waiting to be written"),
 
     _t(S.DISCOVERING, "discovered", S.SELECTING_MINER, "at least one miner has a wallet"),
     _t(S.DISCOVERING, "registry_unavailable", S.IDLE, "registry missing or unreadable: retry later"),
     _t(S.DISCOVERING, "no_miners", S.IDLE, "no miner with a reachable wallet entry"),
 
     _t(S.SELECTING_MINER, "miner_selected", S.CHECKING_BALANCE),
-    _t(S.SELECTING_MINER, "no_miner_available", S.IDLE, "every miner failed or cools down: wait"),
+    _t(S.SELECTING_MINER, "no_miner_available", S.IDLE, "every miner failed, cools down or is busy: wait"),
 
     _t(S.CHECKING_BALANCE, "balance_ok", S.SELECTING_RECIPIENT, "unlocked >= amount + fee reserve"),
     _t(S.CHECKING_BALANCE, "balance_low", S.SELECTING_MINER, "exclude this miner for the cycle"),
     _t(S.CHECKING_BALANCE, "miner_unreachable", S.SELECTING_MINER, "wallet down: cool the miner down"),
 
-    _t(S.SELECTING_RECIPIENT, "recipient_selected", S.SENDING, "address resolved and valid"),
+    _t(S.SELECTING_RECIPIENT, "recipient_selected", S.BUILDING, "address resolved and valid"),
     _t(S.SELECTING_RECIPIENT, "recipient_unreachable", S.SELECTING_RECIPIENT,
        "no valid address: skip this recipient for the cycle"),
     _t(S.SELECTING_RECIPIENT, "no_recipient", S.IDLE, "no eligible recipient left"),
 
-    _t(S.SENDING, "transfer_ok", S.RECORDING),
-    _t(S.SENDING, "transfer_failed", S.RETRYING),
+    _t(S.BUILDING, "built", S.JOURNALING, "signed, not relayed: nothing has left the wallet"),
+    _t(S.BUILDING, "build_failed", S.RETRYING),
 
-    _t(S.RETRYING, "retry", S.SENDING, "transient error: back off, send again",
+    _t(S.RETRYING, "retry", S.BUILDING, "transient error: back off, build again",
        condition="retries_left"),
     _t(S.RETRYING, "retry", S.IDLE, "max_retries attempts made: give up, cool the miner down",
        unless="retries_left"),
@@ -124,8 +141,17 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t(S.RETRYING, "recipient_rejected", S.SELECTING_RECIPIENT, "bad address or amount: drop recipient"),
     _t(S.RETRYING, "give_up", S.IDLE, "permanent error: do not retry this request"),
 
-    _t(S.RECORDING, "recorded", S.IDLE),
-    _t(S.RECORDING, "record_deferred", S.IDLE, "shared dir not writable: keep the record, retry later"),
+    _t(S.JOURNALING, "journaled", S.RELAYING, "the intent is on disk (fsync + rename)"),
+    _t(S.JOURNALING, "journal_failed", S.IDLE, "cannot persist: drop the build, nothing was paid"),
+
+    _t(S.RELAYING, "relayed", S.RECORDING),
+    _t(S.RELAYING, "relay_deferred", S.IDLE, "wallet unreachable: the intent stays open, recovery retries"),
+    _t(S.RELAYING, "relay_rejected", S.IDLE, "inputs spent or tx invalid: intent failed, nothing paid"),
+
+    _t(S.RECORDING, "recorded", S.IDLE, "in transactions.json; the intent is closed"),
+    _t(S.RECORDING, "record_deferred", S.IDLE, "shared dir not writable: the intent stays open"),
+
+    _t(S.VERIFYING, "verified", S.IDLE, "statuses, heights and confirmations written"),
 ) + tuple(
     _t(state, "fault", S.IDLE, "unexpected error in the action: logged, cycle abandoned")
     for state in State if state not in TERMINAL

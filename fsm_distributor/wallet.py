@@ -145,6 +145,11 @@ class WalletClient:
             tx_metadata=metadata if isinstance(metadata, str) else "",
         )
 
+    def relay_tx(self, tx_metadata: str) -> str:
+        """Broadcast a transaction built with `do_not_relay`; relaying it again is harmless."""
+        result = self.call("relay_tx", {"hex": tx_metadata}, timeout=TRANSFER_TIMEOUT)
+        return _hex64(result, "tx_hash", "relay_tx")
+
     def get_transfer_by_txid(self, txid: str) -> dict:
         result = self.call("get_transfer_by_txid", {"txid": txid})
         transfer = result.get("transfer")

@@ -8,7 +8,8 @@ tested against the real wallet in tests/regtest/.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
@@ -17,6 +18,7 @@ import structlog
 from fsm_distributor.address import encode_address
 from fsm_distributor.config import Config, load_config
 from fsm_distributor.context import Deps
+from fsm_distributor.journal import Intent
 from fsm_distributor.machine import Distributor
 from fsm_distributor.registry import build_snapshot
 from fsm_distributor.rpc_errors import RpcError, WalletError, WalletUnavailable
@@ -72,6 +74,8 @@ class FakeWallet:
         self.script: dict[str, list[Optional[Exception]]] = {}
         self.calls: list[str] = []
         self.sent: list[SentTx] = []
+        self.builds: dict[str, tuple[str, list, int]] = {}  # metadata -> (tx_hash, destinations, priority)
+        self.tx_types: dict[str, dict] = {}  # tx_hash -> get_transfer_by_txid answer
 
     def fail_next(self, method: str, *errors: Exception) -> None:
         self.script.setdefault(method, []).extend(errors)
@@ -97,18 +101,50 @@ class FakeWallet:
     def refresh(self) -> None:
         self._enter("refresh")
 
+    def _check_funds(self, amount: int, code_if_short: Optional[int] = None) -> None:
+        if amount + self.fee > self.total:
+            raise rpc_error(code_if_short or -17, "not enough money")
+        if amount + self.fee > self.unlocked:
+            raise rpc_error(code_if_short or -37, "not enough unlocked money")
+
     def transfer(self, destinations, *, priority: int, do_not_relay: bool = False) -> Transfer:
         self._enter("transfer")
         amount = sum(a for _, a in destinations)
-        if amount + self.fee > self.total:
-            raise rpc_error(-17, "not enough money")
-        if amount + self.fee > self.unlocked:
-            raise rpc_error(-37, "not enough unlocked money")
+        self._check_funds(amount)
+        n = len(self.builds) + len(self.sent)
+        tx_hash = hashlib.sha256(f"{self.address}:{n}:{destinations}".encode()).hexdigest()
+        metadata = f"meta-{tx_hash}"
+        self.builds[metadata] = (tx_hash, list(destinations), priority)
+        if not do_not_relay:
+            self.relay_tx(metadata)
+        return Transfer(tx_hash=tx_hash, fee=self.fee, amount=amount, tx_metadata=metadata if do_not_relay else "")
+
+    def relay_tx(self, tx_metadata: str) -> str:
+        """Like wallet-rpc: relaying the same metadata again returns the same hash, pays once."""
+        self._enter("relay_tx")
+        if tx_metadata not in self.builds:
+            raise rpc_error(-27, "Failed to parse tx metadata.", "relay_tx")
+        tx_hash, destinations, priority = self.builds[tx_metadata]
+        if any(tx.tx_hash == tx_hash for tx in self.sent):
+            return tx_hash
+        amount = sum(a for _, a in destinations)
+        self._check_funds(amount, code_if_short=-4)  # inputs spent meanwhile: "Failed to commit tx."
         self.unlocked -= amount + self.fee
         self.total -= amount + self.fee
-        tx_hash = hashlib.sha256(f"{self.address}:{len(self.sent)}:{destinations}".encode()).hexdigest()
-        self.sent.append(SentTx(tx_hash, list(destinations), priority))
-        return Transfer(tx_hash=tx_hash, fee=self.fee, amount=amount)
+        self.sent.append(SentTx(tx_hash, destinations, priority))
+        self.tx_types[tx_hash] = {"type": "pending", "height": 0}
+        return tx_hash
+
+    def get_transfer_by_txid(self, txid: str) -> dict:
+        self._enter("get_transfer_by_txid")
+        if txid not in self.tx_types:
+            raise rpc_error(-8, "Transaction not found.", "get_transfer_by_txid")
+        return dict(self.tx_types[txid], txid=txid)
+
+    def confirm_all(self, height: int = 100, confirmations: int = 1) -> None:
+        for answer in self.tx_types.values():
+            if answer["type"] == "pending":
+                answer.update(type="out", height=height, confirmations=confirmations)
 
 
 class FakeWallets:
@@ -163,16 +199,53 @@ class FakeRegistry:
 
 
 class FakeLedger:
+    """transactions.json in memory, with the real ledger's de-duplication."""
+
     def __init__(self):
         self.records: list[dict] = []
-        self.fail = 0  # fail this many appends
+        self.fail = 0  # fail this many writes
 
-    def append(self, records: list[dict]) -> Optional[str]:
+    def _maybe_fail(self) -> None:
         if self.fail:
             self.fail -= 1
-            raise SharedIOError("transactions.json", "disk full")  # type: ignore[arg-type]
-        self.records.extend(dict(r) for r in records)
+            raise SharedIOError(Path("transactions.json"), "disk full")
+
+    def append(self, records: list[dict]) -> Optional[str]:
+        self._maybe_fail()
+        have = {(r["tx_hash"], r["recipient_id"]) for r in self.records}
+        self.records.extend(dict(r) for r in records if (r["tx_hash"], r["recipient_id"]) not in have)
         return None
+
+    def update(self, changes: dict[str, dict]) -> None:
+        self._maybe_fail()
+        for record in self.records:
+            record.update(changes.get(record["tx_hash"], {}))
+
+
+class FakeJournal:
+    """The journal in memory; `fail` makes the next writes fail like a full disk."""
+
+    def __init__(self):
+        self.intents: dict[str, Intent] = {}
+        self.fail = 0
+        self.writes: list[tuple[str, str]] = []  # (tx_hash, status)
+
+    def load(self):
+        return dict(self.intents), []
+
+    def put(self, intent: Intent) -> None:
+        if self.fail:
+            self.fail -= 1
+            raise SharedIOError(Path("x_distributor_journal.json"), "disk full")
+        self.intents[intent.tx_hash] = intent
+        self.writes.append((intent.tx_hash, intent.status))
+
+    def advance(self, intent: Intent, status: str, **changes) -> Intent:
+        if status != "built":
+            changes.setdefault("tx_metadata", "")
+        updated = replace(intent, status=status, **changes)
+        self.put(updated)
+        return updated
 
 
 @dataclass
@@ -183,6 +256,7 @@ class World:
     wallets: FakeWallets
     registry: FakeRegistry
     ledger: FakeLedger
+    journal: FakeJournal
     clock: FakeClock
     distributor: Distributor
     miners: dict[str, FakeWallet] = field(default_factory=dict)
@@ -195,6 +269,17 @@ class World:
     def step(self):
         return self.distributor.step()
 
+    def cycle(self, limit: int = 80) -> list:
+        """Steps through one whole send cycle: up to a `wake`, then back to Idle."""
+        out = []
+        for _ in range(limit):
+            out.append(self.step())
+            if out[-1].dest.value == "Idle" and any(r.trigger == "wake" for r in out):
+                return out
+            if out[-1].trigger == "keep_waiting":
+                self.clock.sleep(out[-1].delay)
+        raise AssertionError(f"no whole cycle in {limit} steps: {[r.trigger for r in out]}")
+
     def steps_until(self, state: str, limit: int = 50) -> list:
         out = []
         for _ in range(limit):
@@ -206,11 +291,13 @@ class World:
 
 def make_world(attributes: Optional[dict[str, str]] = None, *, users: int = 3, seed: int = 7,
                weights: tuple = (60, 40), unlocked: int = 100 * XMR, user_addresses: str = "registry",
-               agent_id: str = "distributor") -> World:
+               agent_id: str = "distributor", journal: Optional[FakeJournal] = None,
+               recovered: bool = True) -> World:
     """Build the fakes and a real Distributor over them.
 
     `user_addresses`: "registry" puts each user's address in its registry
     entry; "wallet" leaves it out so the agent must ask the user's wallet.
+    `recovered`: take the start-up step (Recovering -> Idle) already.
     """
     attrs = {"transaction_frequency": "60", "balance_check_interval": "30"}
     attrs.update(attributes or {})
@@ -239,10 +326,15 @@ def make_world(attributes: Optional[dict[str, str]] = None, *, users: int = 3, s
         agents.append(entry)
     registry = FakeRegistry(agents, miners_json)
     ledger = FakeLedger()
+    journal = journal or FakeJournal()
     clock = FakeClock()
     deps = Deps(config=config, agent_id=agent_id, registry=registry, wallets=wallets, ledger=ledger,
-                clock=clock, rng=np.random.default_rng(seed), log=structlog.get_logger().bind(agent_id=agent_id))
-    return World(config, wallets, registry, ledger, clock, Distributor(deps), world_miners, world_users)
+                journal=journal, clock=clock, rng=np.random.default_rng(seed),
+                log=structlog.get_logger().bind(agent_id=agent_id))
+    world = World(config, wallets, registry, ledger, journal, clock, Distributor(deps), world_miners, world_users)
+    if recovered:  # start-up recovery over an empty journal: Recovering -> Idle
+        assert world.step().trigger == "recovered"
+    return world
 
 
 def transfer_error(kind: str) -> WalletError:

@@ -200,16 +200,16 @@ def test_fault_and_shutdown_are_drawn_once_from_a_group_of_all_active_states():
 
 def test_a_trigger_missing_from_one_state_is_not_grouped():
     table = tuple(t for t in states.TRANSITIONS
-                  if not (t.trigger == "fault" and t.source is State.SENDING))
+                  if not (t.trigger == "fault" and t.source is State.BUILDING))
     model = diagram.build_model(table)
     faults = [e.source for e in model.edges if e.trigger == "fault"]
-    assert State.SENDING.value not in faults and len(faults) == len(State) - 2
+    assert State.BUILDING.value not in faults and len(faults) == len(State) - 2
     assert [(e.trigger, e.source) for e in model.edges if e.source == diagram.GROUP_NAME] == \
         [("shutdown", diagram.GROUP_NAME)]
 
 
 def test_model_with_trace_counts_edges_times_states_and_dims_the_rest():
-    stats = TraceStats(counts={("Idle", "wake", "Discovering"): 2, ("Sending", "fault", "Idle"): 1,
+    stats = TraceStats(counts={("Idle", "wake", "Discovering"): 2, ("Building", "fault", "Idle"): 1,
                                ("Retrying", "fault", "Idle"): 2},
                        seconds={"Idle": 10.0, "Discovering": 0.5})
     model = diagram.build_model(trace=stats)
@@ -220,7 +220,7 @@ def test_model_with_trace_counts_edges_times_states_and_dims_the_rest():
     assert by_key[("Idle", "keep_waiting", "Idle")].dimmed
     nodes = {n.name: n for n in model.nodes}
     assert nodes["Idle"].seconds == 10.0 and not nodes["Idle"].dimmed
-    assert nodes["Sending"].seconds is None and nodes["Sending"].dimmed
+    assert nodes["Building"].seconds is None and nodes["Building"].dimmed
 
 
 def test_highlight_marks_one_state_and_refuses_unknown_names():
@@ -343,8 +343,8 @@ def test_cli_defaults_to_mermaid_and_infers_format_from_suffix(tmp_path, capsysb
 
 
 def test_cli_highlight_accepts_any_case_and_rejects_unknown_states(capsys):
-    assert diagram.main(["--format", "mermaid", "--highlight", "sending"]) == 0
-    assert "    class Sending highlight\n" in capsys.readouterr().out
+    assert diagram.main(["--format", "mermaid", "--highlight", "building"]) == 0
+    assert "    class Building highlight\n" in capsys.readouterr().out
     with pytest.raises(SystemExit) as exc:
         diagram.main(["--highlight", "Nowhere"])
     assert exc.value.code == 2 and "SelectingMiner" in capsys.readouterr().err

@@ -50,7 +50,7 @@ class DistributorMachine(RuleBasedStateMachine):
     def steps(self, n):
         world = self.world
         for _ in range(n):
-            if world.distributor.current is State.SENDING:
+            if world.distributor.current is State.BUILDING:
                 ctx = world.ctx
                 self.attempts[(ctx.cycles, ctx.miner.agent_id, ctx.recipient.id)] += 1
             result = world.step()
@@ -82,14 +82,24 @@ class DistributorMachine(RuleBasedStateMachine):
     def ledger_fails_once(self):
         self.world.ledger.fail += 1
 
+    @rule()
+    def journal_fails_once(self):
+        self.world.journal.fail += 1
+
+    @rule(index=st.integers(0, 1))
+    def mine_a_block(self, index):
+        list(self.world.miners.values())[index].confirm_all()
+
     @invariant()
     def never_to_self_or_selected_miner(self):
         own = make_address("distributor")
         for sender, tx in self.world.wallets.all_sent():
             for address, _ in tx.destinations:
                 assert address not in (own, sender.address)
-        for record in self.world.ledger.records + self.world.ctx.unrecorded:
+        for record in self.world.ledger.records:
             assert record["recipient_id"] not in ("distributor", record["sender_id"])
+        for intent in self.world.ctx.intents.values():
+            assert all(r not in ("distributor", intent.miner) for r, _, _ in intent.destinations)
 
     @invariant()
     def attempts_bounded(self):
@@ -108,10 +118,12 @@ class DistributorMachine(RuleBasedStateMachine):
     def recorded_means_sent_and_sent_means_kept(self):
         sent = {tx.tx_hash: (where, tx) for where, tx in self.world.wallets.all_sent()}
         recorded = [r["tx_hash"] for r in self.world.ledger.records]
-        pending = [r["tx_hash"] for r in self.world.ctx.unrecorded]
+        pending = [i.tx_hash for i in self.world.ctx.open_intents() if i.status == "relayed"]
         assert len(set(recorded)) == len(recorded), "a transaction was recorded twice"
         assert set(recorded) <= set(sent), "recorded a transaction that was never sent"
         assert set(recorded) | set(pending) == set(sent), "a sent transaction was lost"
+        journaled = {tx for tx, status in self.world.journal.writes if status == "built"}
+        assert set(sent) <= journaled, "a transaction was relayed before its intent was journaled"
         for record in self.world.ledger.records:
             _, tx = sent[record["tx_hash"]]
             assert tx.destinations == [(record["recipient_address"], record["amount_atomic"])]

@@ -14,8 +14,10 @@ HAPPY = [
     ("Discovering", "discovered", "SelectingMiner"),
     ("SelectingMiner", "miner_selected", "CheckingBalance"),
     ("CheckingBalance", "balance_ok", "SelectingRecipient"),
-    ("SelectingRecipient", "recipient_selected", "Sending"),
-    ("Sending", "transfer_ok", "Recording"),
+    ("SelectingRecipient", "recipient_selected", "Building"),
+    ("Building", "built", "Journaling"),
+    ("Journaling", "journaled", "Relaying"),
+    ("Relaying", "relayed", "Recording"),
     ("Recording", "recorded", "Idle"),
 ]
 
@@ -25,7 +27,7 @@ def path(results):
 
 
 def run_cycle(world):
-    return world.steps_until("Idle")
+    return world.cycle()
 
 
 def test_happy_path_one_step_at_a_time():
@@ -53,7 +55,7 @@ def test_happy_path_one_step_at_a_time():
 
 
 def test_idle_waits_for_transaction_frequency_after_a_success():
-    world = make_world({"transaction_frequency": "60"})
+    world = make_world({"transaction_frequency": "60", "verification_interval": "600"})
     run_cycle(world)
     sent_at = world.ctx.last_success_at
     result = world.step()
@@ -150,8 +152,7 @@ def test_recipient_without_registry_address_is_asked_through_its_wallet():
 
 
 def run_cycle_after_wait(world):
-    world.clock.sleep(world.config.transaction_frequency)
-    return run_cycle(world)
+    return world.cycle()  # sleeps through keep_waiting until the next send is due
 
 
 def test_transient_errors_until_success():
@@ -161,7 +162,7 @@ def test_transient_errors_until_success():
     results = run_cycle(world)
     assert [r.trigger for r in results].count("retry") == 2
     retries = [r for r in results if r.trigger == "retry"]
-    assert all(r.dest is State.SENDING and r.delay > 0 for r in retries)
+    assert all(r.dest is State.BUILDING and r.delay > 0 for r in retries)
     assert retries[1].delay > retries[0].delay / 2  # back-off grows (equal jitter keeps >= half)
     [record] = world.ledger.records
     assert record["attempts"] == 3
@@ -175,7 +176,7 @@ def test_retries_exhausted_gives_up_and_cools_the_miner_down():
     with capture_logs() as logs:
         results = run_cycle(world)
     assert path(results)[-1] == ("Retrying", "retry", "Idle")
-    assert miner.calls.count("transfer") == 3
+    assert miner.calls.count("transfer") == 3 and miner.sent == []
     assert world.ledger.records == []
     assert world.ctx.failed == 1 and world.ctx.cooldown_until["m1"] > world.clock.now
     assert any(e["event"] == "tx_failed" and "Failed to send" in e["message"] for e in logs)
@@ -226,11 +227,11 @@ def test_rejected_by_daemon_refreshes_and_builds_again():
     miner.fail_next("transfer", rpc_error(-4, "transaction was rejected by daemon"))
     run_cycle(world)
     assert len(world.ledger.records) == 1
-    assert miner.calls[-2:] == ["refresh", "transfer"]
+    assert miner.calls[-3:] == ["refresh", "transfer", "relay_tx"]
 
 
-@pytest.mark.parametrize("stop_in", ["Discovering", "SelectingMiner", "CheckingBalance",
-                                     "SelectingRecipient", "Sending", "Retrying", "Recording", "Idle"])
+@pytest.mark.parametrize("stop_in", ["Discovering", "SelectingMiner", "CheckingBalance", "SelectingRecipient",
+                                     "Building", "Retrying", "Journaling", "Relaying", "Recording", "Idle"])
 def test_stop_request_mid_cycle_enters_stopped_without_more_io(stop_in):
     world = make_world(weights=(100,))
     world.miners["m1"].fail_next("transfer", transfer_error("transient"))
@@ -249,18 +250,20 @@ def test_stop_request_mid_cycle_enters_stopped_without_more_io(stop_in):
         world.step()
 
 
-def test_ledger_failure_keeps_the_record_and_flushes_it_later():
+def test_ledger_failure_keeps_the_intent_open_and_records_it_later():
     world = make_world(weights=(100,))
     world.ledger.fail = 1
     results = run_cycle(world)
     assert path(results)[-1] == ("Recording", "record_deferred", "Idle")
-    assert len(world.ctx.unrecorded) == 1 and world.ledger.records == []
-    tx_hash = world.ctx.unrecorded[0]["tx_hash"]
-    result = world.step()
-    assert (result.source, result.trigger, result.dest) == (State.IDLE, "flush_records", State.RECORDING)
+    [intent] = world.ctx.open_intents()
+    assert intent.status == "relayed" and world.ledger.records == []
+    world.clock.sleep(results[-1].delay)
+    assert path([world.step(), world.step()]) == [("Idle", "recover", "Recovering"),
+                                                 ("Recovering", "resume_record", "Recording")]
     assert world.step().trigger == "recorded"
-    assert [r["tx_hash"] for r in world.ledger.records] == [tx_hash]
-    assert world.ctx.unrecorded == []
+    assert [r["tx_hash"] for r in world.ledger.records] == [intent.tx_hash]
+    assert world.ctx.open_intents() == []
+    assert world.journal.intents[intent.tx_hash].status == "recorded"
 
 
 def test_unexpected_exception_in_an_action_is_a_fault_not_a_crash(monkeypatch):

@@ -6,22 +6,30 @@ transition.  `ACTIONS` must cover every non-terminal state (tested).
 """
 
 from fsm_distributor.actions.balance import check_balance
+from fsm_distributor.actions.building import build
 from fsm_distributor.actions.discovery import discover
 from fsm_distributor.actions.idle import idle
+from fsm_distributor.actions.journaling import write_intent
 from fsm_distributor.actions.miner_selection import select_miner
 from fsm_distributor.actions.recipient_selection import select_recipient
 from fsm_distributor.actions.recording import record
+from fsm_distributor.actions.recovering import recover
+from fsm_distributor.actions.relaying import relay
 from fsm_distributor.actions.retrying import handle_failure
-from fsm_distributor.actions.sending import send
+from fsm_distributor.actions.verifying import verify
 from fsm_distributor.states import State
 
 ACTIONS = {
+    State.RECOVERING: recover,
     State.IDLE: idle,
     State.DISCOVERING: discover,
     State.SELECTING_MINER: select_miner,
     State.CHECKING_BALANCE: check_balance,
     State.SELECTING_RECIPIENT: select_recipient,
-    State.SENDING: send,
+    State.BUILDING: build,
     State.RETRYING: handle_failure,
+    State.JOURNALING: write_intent,
+    State.RELAYING: relay,
     State.RECORDING: record,
+    State.VERIFYING: verify,
 }

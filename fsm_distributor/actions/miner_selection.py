@@ -11,13 +11,15 @@ from fsm_distributor.rpc_errors import WalletError
 
 
 def candidates(deps: Deps, ctx: Context) -> list[Miner]:
-    """Miners with a wallet endpoint, not excluded this cycle and not cooling down."""
+    """Miners with a wallet endpoint, not excluded this cycle, not cooling down, and
+    without an unrelayed build (a second build would pick the same inputs)."""
     now = deps.clock.time()
     snapshot = ctx.snapshot
     if snapshot is None:
         return []
+    busy = ctx.busy_miners()
     return [m for m in snapshot.miners
-            if m.endpoint and m.agent_id not in ctx.excluded_miners
+            if m.endpoint and m.agent_id not in ctx.excluded_miners and m.agent_id not in busy
             and ctx.cooldown_until.get(m.agent_id, 0.0) <= now]
 
 

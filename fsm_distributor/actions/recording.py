@@ -1,25 +1,52 @@
-"""Recording: append sent transactions to transactions.json; keep them until that works."""
+"""Recording: add the relayed transaction to transactions.json once, then close the intent."""
 
 from __future__ import annotations
 
+from fsm_distributor.actions.intents import advance
+from fsm_distributor.amounts import to_float_xmr
 from fsm_distributor.context import Context, Deps, Outcome
+from fsm_distributor.journal import RECORDED, Intent
 from fsm_distributor.shared_state import SharedStateError
 
 
+def ledger_records(intent: Intent, distributor_id: str, timestamp: float) -> list[dict]:
+    """One record per recipient, in the format Monerosim's analysis reads, plus exact fields."""
+    outputs = len(intent.destinations)
+    return [{
+        "tx_hash": intent.tx_hash,
+        "sender_id": intent.miner,
+        "recipient_id": recipient_id,
+        "amount": to_float_xmr(amount),
+        "amount_atomic": amount,
+        "fee": intent.fee,
+        "priority": intent.priority,
+        "attempts": intent.attempts,
+        "recipient_address": address,
+        "distributor_id": distributor_id,
+        "num_recipients": outputs,
+        "status": "relayed",
+        "timestamp": timestamp,
+    } for recipient_id, address, amount in intent.destinations]
+
+
 def record(deps: Deps, ctx: Context) -> Outcome:
-    batch = list(ctx.unrecorded)
+    intent = ctx.intent
+    assert intent is not None, "Recording without an intent"
+    now = deps.clock.time()
     try:
-        note = deps.ledger.append(batch)
+        note = deps.ledger.append(ledger_records(intent, deps.agent_id, intent.updated_at or now))
     except (SharedStateError, OSError) as exc:
         wait = deps.config.balance_check_interval
-        deps.log.error("record_deferred", message=f"Could not write transactions.json ({exc}); "
-                       f"{len(batch)} record(s) kept in memory, retrying in {wait:g}s", pending=len(batch))
+        ctx.recovery_due_at = now + wait
+        deps.log.error("record_deferred", message=f"Could not write transactions.json ({exc}); intent "
+                       f"{intent.tx_hash} stays open and is recorded later (in {wait:g}s)")
         return Outcome("record_deferred", delay=wait)
-    del ctx.unrecorded[:len(batch)]
-    ctx.recorded += len(batch)
     if note:
         deps.log.warning("ledger_quarantined", message=note)
-    for entry in batch:
-        deps.log.info("tx_recorded", message=f"Recorded transaction {entry['tx_hash']}",
-                      tx_hash=entry["tx_hash"], recipient=entry["recipient_id"], miner=entry["sender_id"])
+    deps.checkpoint("after_record")
+    advance(deps, ctx, intent, RECORDED, updated_at=now)
+    ctx.recorded += 1
+    ctx.verify_due_at[intent.tx_hash] = now + deps.config.verification_interval
+    deps.log.info("tx_recorded", message=f"Recorded transaction {intent.tx_hash}", tx_hash=intent.tx_hash,
+                  miner=intent.miner, recipients=[r for r, _, _ in intent.destinations])
     return Outcome("recorded")

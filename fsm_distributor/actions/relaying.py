@@ -1,0 +1,72 @@
+"""Relaying: broadcast the journaled transaction; relaying it twice is harmless."""
+
+from __future__ import annotations
+
+from fsm_distributor.actions.intents import advance
+from fsm_distributor.actions.retrying import backoff
+from fsm_distributor.amounts import format_xmr
+from fsm_distributor.context import Context, Deps, Outcome
+from fsm_distributor.journal import FAILED, RELAYED, Intent
+from fsm_distributor.rpc_errors import ErrorKind, RpcError, WalletError
+
+#: get_transfer_by_txid types that prove the wallet has broadcast the transaction.
+KNOWN_SENT = frozenset({"pending", "out", "pool"})
+
+
+def relay(deps: Deps, ctx: Context) -> Outcome:
+    intent = ctx.intent
+    assert intent is not None, "Relaying without an intent"
+    wallet = deps.wallets(*intent.miner_endpoint)
+    try:
+        wallet.relay_tx(intent.tx_metadata)
+    except WalletError as exc:
+        if exc.kind in (ErrorKind.TRANSIENT, ErrorKind.WALLET_CLOSED):
+            return _defer(deps, ctx, intent, exc)
+        # Rejected: maybe because it was relayed and mined already (a crash before the journal
+        # caught up).  Only the wallet's own record of the tx can tell paid from not paid.
+        seen = _wallet_knows(wallet, intent.tx_hash)
+        if seen is None:
+            return _defer(deps, ctx, intent, exc)
+        if not seen:
+            _close_failed(deps, ctx, intent, f"relay rejected: {exc}")
+            return Outcome("relay_rejected")
+    deps.checkpoint("after_relay")
+    now = deps.clock.time()
+    ctx.intent = advance(deps, ctx, intent, RELAYED, updated_at=now)
+    ctx.sent += 1
+    ctx.last_success_at = now
+    ctx.recovery_due_at = 0.0
+    for recipient_id, _address, amount in intent.destinations:
+        deps.log.info("tx_sent", message=f"Transaction sent successfully: {intent.tx_hash} (Sent transaction: "
+                      f"{intent.miner} -> {recipient_id}, {format_xmr(amount)} XMR)",
+                      tx_hash=intent.tx_hash, miner=intent.miner, recipient=recipient_id,
+                      amount_atomic=amount, fee=intent.fee)
+    return Outcome("relayed")
+
+
+def _wallet_knows(wallet, tx_hash: str):
+    """True if the wallet has sent `tx_hash`, False if it has not, None if it cannot say now."""
+    try:
+        info = wallet.get_transfer_by_txid(tx_hash)
+    except RpcError as exc:
+        return False if exc.code == -8 else None
+    except WalletError:
+        return None
+    return info.get("type") in KNOWN_SENT
+
+
+def _defer(deps: Deps, ctx: Context, intent: Intent, exc: WalletError) -> Outcome:
+    failures = ctx.relay_failures.get(intent.tx_hash, 0) + 1
+    ctx.relay_failures[intent.tx_hash] = failures
+    wait = backoff(deps, failures)
+    ctx.recovery_due_at = deps.clock.time() + wait
+    deps.log.warning("relay_deferred", message=f"Relay of {intent.tx_hash} failed ({exc}); the intent stays "
+                     f"open and is tried again in {wait:.1f}s", error_code=exc.code)
+    return Outcome("relay_deferred")
+
+
+def _close_failed(deps: Deps, ctx: Context, intent: Intent, why: str) -> None:
+    ctx.failed += 1
+    advance(deps, ctx, intent, FAILED, updated_at=deps.clock.time(), note=why)
+    deps.log.error("tx_failed", message=f"Failed to send transaction {intent.tx_hash}: {why}; nothing was paid",
+                   tx_hash=intent.tx_hash)
