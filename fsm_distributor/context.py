@@ -65,6 +65,10 @@ class Ledger(Protocol):
     def update(self, changes: dict[str, dict]) -> None: ...
 
 
+class StatusWriter(Protocol):
+    def write(self, name: str, document: dict) -> None: ...
+
+
 class JournalStore(Protocol):
     def load(self) -> tuple[dict[str, Intent], list[str]]: ...
     def put(self, intent: Intent) -> None: ...
@@ -83,6 +87,7 @@ class Deps:
     wallets: Callable[[str, int], Wallet]
     ledger: Ledger
     journal: JournalStore
+    status: StatusWriter
     clock: Clock
     rng: np.random.Generator
     log: Any
@@ -110,12 +115,23 @@ class Context:
     verify_due_at: dict[str, float] = field(default_factory=dict)
     verify_misses: dict[str, int] = field(default_factory=dict)
     relay_failures: dict[str, int] = field(default_factory=dict)
+    # -- funding (Monerosim's distributor) --------------------------------------
+    funding_done: bool = False
+    funding_started_at: Optional[float] = None
+    next_funding_at: float = 0.0
+    lookup_failures: dict[str, int] = field(default_factory=dict)
+    permanently_failed: set[str] = field(default_factory=set)
+    funding_cycle_last: Optional[str] = None
     cycles: int = 0
     sent: int = 0
     failed: int = 0
     recorded: int = 0
     # -- this cycle -----------------------------------------------------------
+    #: distribution (one payment), initial_funding or funding_cycle (a batch).
+    purpose: str = "distribution"
     amount: int = 0
+    #: What the transaction pays: (recipient id, address, atomic amount) per output.
+    destinations: list[tuple[str, str, int]] = field(default_factory=list)
     excluded_miners: set[str] = field(default_factory=set)
     excluded_recipients: set[str] = field(default_factory=set)
     balances: dict[str, Balance] = field(default_factory=dict)
@@ -136,9 +152,16 @@ class Context:
         """Miners with an unrelayed build: a second build would pick the same inputs."""
         return {i.miner for i in self.intents.values() if i.status == "built"}
 
-    def new_cycle(self, amount: int) -> None:
+    @property
+    def batch(self) -> bool:
+        return self.purpose != "distribution"
+
+    def new_cycle(self, amount: int, purpose: str = "distribution") -> None:
+        """`amount`: what the balance check asks for (a batch: one recipient's outputs)."""
         self.cycles += 1
+        self.purpose = purpose
         self.amount = amount
+        self.destinations = []
         self.excluded_miners = set()
         self.excluded_recipients = set()
         self.balances = {}

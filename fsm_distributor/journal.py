@@ -45,11 +45,18 @@ class Intent:
     height: int = 0
     confirmations: int = 0
     note: str = ""
+    #: distribution (the seed's single payments), initial_funding or funding_cycle (batches).
+    purpose: str = "distribution"
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
     def amount(self) -> int:
         return sum(a for _, _, a in self.destinations)
+
+    @property
+    def recipients(self) -> list[str]:
+        """Recipient ids in output order, each once (a recipient may get several outputs)."""
+        return list(dict.fromkeys(r for r, _, _ in self.destinations))
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -70,7 +77,7 @@ class Intent:
                 priority=int(data.get("priority", 0)), created_at=float(data.get("created_at", 0.0)),
                 updated_at=float(data.get("updated_at", 0.0)), height=int(data.get("height", 0)),
                 confirmations=int(data.get("confirmations", 0)), note=str(data.get("note", "")),
-                extra=dict(data.get("extra", {})))
+                purpose=str(data.get("purpose", "distribution")), extra=dict(data.get("extra", {})))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed journal entry {str(data)[:120]}: {exc!r}") from None
         if intent.status not in STATUSES:
@@ -121,5 +128,11 @@ class Journal:
         return updated
 
 
-def first_open(intents: dict[str, Intent]) -> Optional[Intent]:
-    return next((i for i in intents.values() if i.status in OPEN), None)
+#: Statuses in which an intent's recipients count as paid (failed ones become eligible again).
+PAID = frozenset({RELAYED, RECORDED, CONFIRMED})
+
+
+def paid_recipients(intents: dict[str, Intent], purpose: str) -> dict[str, str]:
+    """recipient id -> tx_hash of the intent of `purpose` that paid it (the journal is the truth)."""
+    return {r: i.tx_hash for i in intents.values() if i.purpose == purpose and i.status in PAID
+            for r in i.recipients}

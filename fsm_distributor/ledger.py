@@ -1,4 +1,4 @@
-"""transactions.json, the record Monerosim's analysis reads, behind the `Ledger` interface."""
+"""The files Monerosim and its analysis read: transactions.json and the funding status."""
 
 from __future__ import annotations
 
@@ -43,3 +43,13 @@ class TransactionLedger:
             return current
 
         self._shared.update_json(TRANSACTIONS, apply, default=[], expected_type=list)
+
+
+class StatusFiles:
+    """Whole-document status files (initial_funding_status.json), replaced atomically under the lock."""
+
+    def __init__(self, shared: SharedDir):
+        self._shared = shared
+
+    def write(self, name: str, document: dict) -> None:
+        self._shared.write_json_atomic(name, document)

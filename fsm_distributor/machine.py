@@ -56,6 +56,9 @@ class Distributor:
     def retries_left(self) -> bool:
         return retries_left(self.deps, self.ctx)
 
+    def batch_mode(self) -> bool:
+        return self.ctx.batch
+
     # -- stepping ----------------------------------------------------------------
     @property
     def current(self) -> State:

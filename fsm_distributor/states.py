@@ -28,6 +28,7 @@ class State(str, enum.Enum):
     SELECTING_MINER = "SelectingMiner"
     CHECKING_BALANCE = "CheckingBalance"
     SELECTING_RECIPIENT = "SelectingRecipient"
+    PLANNING_BATCH = "PlanningBatch"
     BUILDING = "Building"
     JOURNALING = "Journaling"
     RELAYING = "Relaying"
@@ -51,6 +52,7 @@ CONCERNS: dict[State, str] = {
     State.SELECTING_MINER: "selection",
     State.CHECKING_BALANCE: "selection",
     State.SELECTING_RECIPIENT: "selection",
+    State.PLANNING_BATCH: "selection",
     State.BUILDING: "sending",
     State.JOURNALING: "sending",
     State.RELAYING: "sending",
@@ -68,6 +70,7 @@ DESCRIPTIONS: dict[State, str] = {
     State.SELECTING_MINER: "pick a miner (weighted | balance | random), skipping miners that failed this cycle",
     State.CHECKING_BALANCE: "the miner's unlocked balance must cover amount + fee reserve",
     State.SELECTING_RECIPIENT: "pick a recipient (random | round_robin) and resolve its address",
+    State.PLANNING_BATCH: "funding: pick recipients not yet funded, outputs kept together, shrunk to the balance",
     State.BUILDING: "build and sign the transfer without relaying it (do_not_relay)",
     State.JOURNALING: "write the intent (recipient, amount, tx_hash, metadata) durably before it can pay",
     State.RELAYING: "relay_tx the journaled metadata (idempotent: same tx_hash, one transaction)",
@@ -111,7 +114,8 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t(S.IDLE, "keep_waiting", S.IDLE, "not due yet: sleep until the next thing is due"),
     _t(S.IDLE, "recover", S.RECOVERING, "open intents are due for another try"),
     _t(S.IDLE, "verify", S.VERIFYING, "recorded transactions are due for a check"),
-    _t(S.IDLE, "wake", S.DISCOVERING, "a send is due"),
+    _t(S.IDLE, "wake", S.DISCOVERING, "a single payment is due (transaction_frequency)"),
+    _t(S.IDLE, "fund", S.DISCOVERING, "a funding batch is due (initial funding, then md_funding_cycle_interval)"),
 
     _t(S.DISCOVERING, "discovered", S.SELECTING_MINER, "at least one miner has a wallet"),
     _t(S.DISCOVERING, "registry_unavailable", S.IDLE, "registry missing or unreadable: retry later"),
@@ -120,7 +124,10 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t(S.SELECTING_MINER, "miner_selected", S.CHECKING_BALANCE),
     _t(S.SELECTING_MINER, "no_miner_available", S.IDLE, "every miner failed, cools down or is busy: wait"),
 
-    _t(S.CHECKING_BALANCE, "balance_ok", S.SELECTING_RECIPIENT, "unlocked >= amount + fee reserve"),
+    _t(S.CHECKING_BALANCE, "balance_ok", S.SELECTING_RECIPIENT, "unlocked >= amount + fee reserve",
+       unless="batch_mode"),
+    _t(S.CHECKING_BALANCE, "balance_ok", S.PLANNING_BATCH, "unlocked covers at least one recipient's outputs",
+       condition="batch_mode"),
     _t(S.CHECKING_BALANCE, "balance_low", S.SELECTING_MINER, "exclude this miner for the cycle"),
     _t(S.CHECKING_BALANCE, "miner_unreachable", S.SELECTING_MINER, "wallet down: cool the miner down"),
 
@@ -128,6 +135,11 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t(S.SELECTING_RECIPIENT, "recipient_unreachable", S.SELECTING_RECIPIENT,
        "no valid address: skip this recipient for the cycle"),
     _t(S.SELECTING_RECIPIENT, "no_recipient", S.IDLE, "no eligible recipient left"),
+
+    _t(S.PLANNING_BATCH, "batch_planned", S.BUILDING, "<= 15 destinations, each recipient's outputs together"),
+    _t(S.PLANNING_BATCH, "batch_unaffordable", S.SELECTING_MINER, "cannot fund even one recipient: next miner"),
+    _t(S.PLANNING_BATCH, "nothing_to_fund", S.IDLE, "no address yet or all pending: wait"),
+    _t(S.PLANNING_BATCH, "funding_complete", S.IDLE, "every eligible recipient funded once (or given up)"),
 
     _t(S.BUILDING, "built", S.JOURNALING, "signed, not relayed: nothing has left the wallet"),
     _t(S.BUILDING, "build_failed", S.RETRYING),
@@ -138,7 +150,8 @@ TRANSITIONS: tuple[Transition, ...] = (
        unless="retries_left"),
     _t(S.RETRYING, "miner_locked", S.SELECTING_MINER, "-37/-19/-16: coins locked, try another miner"),
     _t(S.RETRYING, "miner_broke", S.SELECTING_MINER, "-17: this miner cannot pay"),
-    _t(S.RETRYING, "recipient_rejected", S.SELECTING_RECIPIENT, "bad address or amount: drop recipient"),
+    _t(S.RETRYING, "recipient_rejected", S.SELECTING_RECIPIENT,
+       "bad address or amount: drop recipient (single payments; a batch gives up)"),
     _t(S.RETRYING, "give_up", S.IDLE, "permanent error: do not retry this request"),
 
     _t(S.JOURNALING, "journaled", S.RELAYING, "the intent is on disk (fsync + rename)"),

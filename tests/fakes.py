@@ -222,6 +222,14 @@ class FakeLedger:
             record.update(changes.get(record["tx_hash"], {}))
 
 
+class FakeStatus:
+    def __init__(self):
+        self.files: dict[str, dict] = {}
+
+    def write(self, name: str, document: dict) -> None:
+        self.files[name] = document
+
+
 class FakeJournal:
     """The journal in memory; `fail` makes the next writes fail like a full disk."""
 
@@ -266,6 +274,13 @@ class World:
     def ctx(self):
         return self.distributor.ctx
 
+    def status_files(self) -> dict:
+        return self.distributor.deps.status.files
+
+    def restart(self) -> None:
+        """A new process over the same wallets, journal and files: only memory is lost."""
+        self.distributor = Distributor(self.distributor.deps)
+
     def step(self):
         return self.distributor.step()
 
@@ -299,7 +314,7 @@ def make_world(attributes: Optional[dict[str, str]] = None, *, users: int = 3, s
     entry; "wallet" leaves it out so the agent must ask the user's wallet.
     `recovered`: take the start-up step (Recovering -> Idle) already.
     """
-    attrs = {"transaction_frequency": "60", "balance_check_interval": "30"}
+    attrs = {"transaction_frequency": "60", "balance_check_interval": "30", "initial_funding": "false"}
     attrs.update(attributes or {})
     config = load_config(attrs)
     wallets = FakeWallets()
@@ -329,7 +344,7 @@ def make_world(attributes: Optional[dict[str, str]] = None, *, users: int = 3, s
     journal = journal or FakeJournal()
     clock = FakeClock()
     deps = Deps(config=config, agent_id=agent_id, registry=registry, wallets=wallets, ledger=ledger,
-                journal=journal, clock=clock, rng=np.random.default_rng(seed),
+                journal=journal, status=FakeStatus(), clock=clock, rng=np.random.default_rng(seed),
                 log=structlog.get_logger().bind(agent_id=agent_id))
     world = World(config, wallets, registry, ledger, journal, clock, Distributor(deps), world_miners, world_users)
     if recovered:  # start-up recovery over an empty journal: Recovering -> Idle

@@ -6,6 +6,7 @@ transition.  `ACTIONS` must cover every non-terminal state (tested).
 """
 
 from fsm_distributor.actions.balance import check_balance
+from fsm_distributor.actions.batch_planning import plan_batch
 from fsm_distributor.actions.building import build
 from fsm_distributor.actions.discovery import discover
 from fsm_distributor.actions.idle import idle
@@ -26,6 +27,7 @@ ACTIONS = {
     State.SELECTING_MINER: select_miner,
     State.CHECKING_BALANCE: check_balance,
     State.SELECTING_RECIPIENT: select_recipient,
+    State.PLANNING_BATCH: plan_batch,
     State.BUILDING: build,
     State.RETRYING: handle_failure,
     State.JOURNALING: write_intent,

@@ -10,8 +10,8 @@ from fsm_distributor.rpc_errors import BadAnswer, WalletError
 
 def build(deps: Deps, ctx: Context) -> Outcome:
     """A failed build is safe to retry: an unrelayed transaction spends nothing."""
-    miner, recipient, address = ctx.miner, ctx.recipient, ctx.recipient_address
-    assert miner is not None and recipient is not None and address, "Building entered unprepared"
+    miner = ctx.miner
+    assert miner is not None and ctx.destinations, "Building entered unprepared"
     ctx.attempt += 1
     structlog.contextvars.bind_contextvars(attempt=ctx.attempt)
     wallet = deps.wallets(*miner.endpoint)
@@ -19,7 +19,8 @@ def build(deps: Deps, ctx: Context) -> Outcome:
         if miner.agent_id in ctx.needs_refresh:
             wallet.refresh()
             ctx.needs_refresh.discard(miner.agent_id)
-        built = wallet.transfer([(address, ctx.amount)], priority=deps.config.priority, do_not_relay=True)
+        built = wallet.transfer([(address, amount) for _, address, amount in ctx.destinations],
+                                priority=deps.config.priority, do_not_relay=True)
         if not built.tx_metadata:
             raise BadAnswer("transfer", "no tx_metadata in the answer to a do_not_relay build")
     except WalletError as exc:

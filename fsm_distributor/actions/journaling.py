@@ -10,14 +10,14 @@ from fsm_distributor.shared_state import SharedStateError
 
 
 def write_intent(deps: Deps, ctx: Context) -> Outcome:
-    built, miner, recipient = ctx.built, ctx.miner, ctx.recipient
-    assert built is not None and miner is not None and recipient is not None, "Journaling without a build"
+    built, miner = ctx.built, ctx.miner
+    assert built is not None and miner is not None and ctx.destinations, "Journaling without a build"
     now = deps.clock.time()
     intent = Intent(
         tx_hash=built.tx_hash, miner=miner.agent_id, miner_endpoint=miner.endpoint,
-        destinations=((recipient.id, ctx.recipient_address, ctx.amount),), fee=built.fee,
-        status=BUILT, tx_metadata=built.tx_metadata, attempts=ctx.attempt,
-        priority=deps.config.priority, created_at=now, updated_at=now)
+        destinations=tuple(ctx.destinations), fee=built.fee, status=BUILT, tx_metadata=built.tx_metadata,
+        attempts=ctx.attempt, priority=deps.config.priority, created_at=now, updated_at=now,
+        purpose=ctx.purpose)
     try:
         deps.journal.put(intent)
     except (SharedStateError, OSError) as exc:

@@ -35,6 +35,7 @@ def select_recipient(deps: Deps, ctx: Context) -> Outcome:
         ctx.excluded_recipients.add(recipient.id)
         return Outcome("recipient_unreachable")
     ctx.set_recipient(recipient, address)
+    ctx.destinations = [(recipient.id, address, ctx.amount)]
     structlog.contextvars.bind_contextvars(recipient=recipient.id)
     return Outcome("recipient_selected")
 

@@ -36,11 +36,19 @@ def relay(deps: Deps, ctx: Context) -> Outcome:
     ctx.sent += 1
     ctx.last_success_at = now
     ctx.recovery_due_at = 0.0
-    for recipient_id, _address, amount in intent.destinations:
+    if len(intent.destinations) == 1:
+        recipient_id, _address, amount = intent.destinations[0]
         deps.log.info("tx_sent", message=f"Transaction sent successfully: {intent.tx_hash} (Sent transaction: "
                       f"{intent.miner} -> {recipient_id}, {format_xmr(amount)} XMR)",
                       tx_hash=intent.tx_hash, miner=intent.miner, recipient=recipient_id,
                       amount_atomic=amount, fee=intent.fee)
+    else:
+        deps.log.info("tx_sent", message=f"Transaction sent successfully: {intent.tx_hash} (Batch transaction sent "
+                      f"successfully: {intent.miner} -> {len(intent.recipients)} recipients, "
+                      f"{len(intent.destinations)} outputs, {format_xmr(intent.amount)} XMR)",
+                      tx_hash=intent.tx_hash, miner=intent.miner, recipients=intent.recipients,
+                      outputs=len(intent.destinations), amount_atomic=intent.amount, fee=intent.fee,
+                      purpose=intent.purpose)
     return Outcome("relayed")
 
 

@@ -19,7 +19,7 @@ def retries_left(deps: Deps, ctx: Context) -> bool:
 
 def handle_failure(deps: Deps, ctx: Context) -> Outcome:
     error, miner, recipient = ctx.error, ctx.miner, ctx.recipient
-    assert error is not None and miner is not None and recipient is not None, "Retrying without a failure"
+    assert error is not None and miner is not None, "Retrying without a failure"
     kind = error.kind
     if kind in (ErrorKind.TRANSIENT, ErrorKind.WALLET_CLOSED, ErrorKind.REJECTED):
         if kind is ErrorKind.REJECTED:
@@ -41,7 +41,7 @@ def handle_failure(deps: Deps, ctx: Context) -> Outcome:
         ctx.excluded_miners.add(miner.agent_id)
         deps.log.info("miner_broke", message=f"Miner {miner.agent_id} cannot pay: {error}")
         return Outcome("miner_broke")
-    if kind is ErrorKind.BAD_REQUEST:
+    if kind is ErrorKind.BAD_REQUEST and recipient is not None and not ctx.batch:
         ctx.excluded_recipients.add(recipient.id)
         if ctx.recipient_address:
             ctx.rejected_addresses[recipient.id] = ctx.recipient_address
