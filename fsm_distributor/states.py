@@ -65,7 +65,8 @@ CONCERNS: dict[State, str] = {
 #: One line per state, for the README and for diagram tooltips.
 DESCRIPTIONS: dict[State, str] = {
     State.RECOVERING: "finish open intents from the journal: relay built ones, record relayed ones",
-    State.IDLE: "wait until transaction_frequency seconds have passed since the last successful send",
+    State.IDLE: "decide what is due: recovery, verification, a funding batch, or a payment "
+                "(transaction_frequency after the last success); sleep until then",
     State.DISCOVERING: "read agent_registry.json and miners.json; join miners to their registry entries",
     State.SELECTING_MINER: "pick a miner (weighted | balance | random), skipping miners that failed this cycle",
     State.CHECKING_BALANCE: "the miner's unlocked balance must cover amount + fee reserve",
