@@ -6,7 +6,16 @@ it is replaced by the directory that holds the package.
 """
 
 import os
+import signal
 import sys
+
+
+def _stopped_while_starting(_signum, _frame):
+    """SIGTERM during the imports below: nothing has started yet, so just end cleanly."""
+    raise SystemExit(0)
+
+
+signal.signal(signal.SIGTERM, _stopped_while_starting)
 
 if not __package__:
     here = os.path.dirname(os.path.abspath(__file__))

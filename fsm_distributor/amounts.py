@@ -7,11 +7,17 @@ reads, made from the exact integer at the last moment.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 
 ATOMIC_PER_XMR = 10**12
 #: wallet-rpc amounts are uint64.
 MAX_ATOMIC = 2**64 - 1
+#: The largest amount in XMR, and one atomic unit, as exact Decimals.
+_MAX_XMR = Decimal(MAX_ATOMIC).scaleb(-12)
+_ONE_ATOMIC = Decimal(1).scaleb(-12)
+#: Amounts <= _MAX_XMR quantized to 12 decimals have at most 20 digits: exact here
+#: whatever the thread's decimal context (the default one rounds at 28 digits).
+_EXACT = Context(prec=40)
 
 
 class AmountError(ValueError):
@@ -29,13 +35,14 @@ def parse_xmr(text: object) -> int:
         raise AmountError(f"{raw!r} is not a finite number")
     if value < 0:
         raise AmountError(f"{raw!r} is negative")
-    atomic = value * ATOMIC_PER_XMR
-    if atomic != atomic.to_integral_value():
-        raise AmountError(f"{raw!r} has more than 12 decimal places (1 atomic unit = 1e-12 XMR)")
-    atomic_int = int(atomic)
-    if atomic_int > MAX_ATOMIC:
+    # Compare before any arithmetic: Decimal comparisons are exact, products are
+    # rounded to the context's precision (28 digits) and can overflow.
+    if value > _MAX_XMR:
         raise AmountError(f"{raw!r} exceeds the largest amount a wallet accepts")
-    return atomic_int
+    whole_atomic = value.quantize(_ONE_ATOMIC, context=_EXACT)
+    if whole_atomic != value:
+        raise AmountError(f"{raw!r} has more than 12 decimal places (1 atomic unit = 1e-12 XMR)")
+    return int(whole_atomic.scaleb(12, context=_EXACT))
 
 
 def to_decimal(atomic: int) -> Decimal:

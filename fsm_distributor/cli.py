@@ -21,8 +21,9 @@ import numpy as np
 
 from fsm_distributor import logs
 from fsm_distributor.config import Config, ConfigError, load_config
-from fsm_distributor.context import Deps, SystemClock
-from fsm_distributor.ledger import TransactionLedger
+from fsm_distributor.context import Deps, SystemClock, no_checkpoint
+from fsm_distributor.journal import Journal
+from fsm_distributor.ledger import StatusFiles, TransactionLedger
 from fsm_distributor.machine import Distributor
 from fsm_distributor.registry import RegistryReader
 from fsm_distributor.shared_state import SharedDir
@@ -36,6 +37,9 @@ SUBCOMMANDS = {
 DEFAULT_SHARED_DIR = "/tmp/monerosim_shared"
 DEFAULT_SEED = 12345
 EXIT_CONFIG = 2
+#: Test-only: "PHASE[:N]" makes the process SIGKILL itself the N-th time it passes PHASE
+#: (after_build, after_journal, after_relay, after_record), to prove crash safety.
+CRASH_ENV = "FSM_DISTRIBUTOR_CRASH_AT"
 
 
 def agent_parser() -> argparse.ArgumentParser:
@@ -70,12 +74,30 @@ def rng_seed(simulation_seed: int, agent_id: str) -> int:
     return simulation_seed + int(hashlib.sha256(agent_id.encode()).hexdigest(), 16) % 2**31
 
 
+def crash_hook(spec: str):
+    if not spec:
+        return no_checkpoint
+    phase, _, nth = spec.partition(":")
+    target = int(nth or 1)
+    seen = {"n": 0}
+
+    def checkpoint(name: str) -> None:
+        if name == phase:
+            seen["n"] += 1
+            if seen["n"] == target:
+                os.kill(os.getpid(), signal.SIGKILL)
+    return checkpoint
+
+
 def simulation_seed(environ: dict) -> int:
     raw = environ.get("SIMULATION_SEED", str(DEFAULT_SEED))
     try:
-        return int(raw)
+        seed = int(raw)
     except ValueError:
-        raise ConfigError("SIMULATION_SEED", raw, "an integer (environment variable)") from None
+        seed = -1
+    if seed < 0:  # numpy's default_rng refuses a negative seed: the agent would crash
+        raise ConfigError("SIMULATION_SEED", raw, "an integer >= 0 (environment variable)")
+    return seed
 
 
 def build_agent(args: argparse.Namespace, environ: dict) -> tuple[Distributor, Config, WalletPool]:
@@ -92,10 +114,13 @@ def build_agent(args: argparse.Namespace, environ: dict) -> tuple[Distributor, C
         agent_id=args.id,
         registry=RegistryReader(shared),
         wallets=wallets,
-        ledger=TransactionLedger(shared),
+        ledger=TransactionLedger(shared, args.id),
+        journal=Journal(shared, args.id),
+        status=StatusFiles(shared),
         clock=SystemClock(),
         rng=np.random.default_rng(seed),
         log=logs.get_logger(agent_id=args.id),
+        checkpoint=crash_hook(environ.get(CRASH_ENV, "")),
     )
     return Distributor(deps), config, wallets
 
@@ -155,7 +180,7 @@ def run_agent(argv: Sequence[str], environ: Optional[dict] = None) -> int:
             continue
     ctx = distributor.ctx
     log.info("agent_stopped", message=f"Distributor {args.id} stopped", sent=ctx.sent,
-             recorded=ctx.recorded, failed=ctx.failed, unrecorded=len(ctx.unrecorded))
+             recorded=ctx.recorded, failed=ctx.failed, open_intents=len(ctx.open_intents()))
     wallets.close()
     return 0
 

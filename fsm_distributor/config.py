@@ -16,6 +16,9 @@ from typing import Callable, Mapping, Optional
 from fsm_distributor.amounts import AmountError, format_xmr, parse_xmr
 
 MINER_STRATEGIES = ("weighted", "balance", "random")
+DISTRIBUTION_MODES = ("payments", "funding_cycle")
+#: Outputs one transaction may pay besides its change (Monero: 16 outputs in all).
+MAX_DESTINATIONS = 15
 RECIPIENT_STRATEGIES = ("random", "round_robin")
 
 #: Atomic units kept aside for the fee, by priority tier.  Seen on regtest
@@ -48,9 +51,14 @@ def parse_duration(text: str) -> float:
     return float(Decimal(number) * _UNIT_SECONDS[unit.lower()])
 
 
+#: Longest accepted duration: `time.sleep` overflows (and would crash the
+#: running agent) a little above 9e9 s, so refuse absurd values at start-up.
+MAX_DURATION = 10**9
+
+
 def _duration(name: str, *, minimum: float = 0.0, allow_zero: bool = True) -> Callable[[str], float]:
     accepted = "a duration in seconds (a number, or with unit s/m/h/d, e.g. '60', '30m', '2h')" + (
-        "" if allow_zero else ", greater than 0")
+        "" if allow_zero else ", greater than 0") + f", at most {MAX_DURATION} s"
 
     def parse(raw: str) -> float:
         text = str(raw).strip()
@@ -60,7 +68,7 @@ def _duration(name: str, *, minimum: float = 0.0, allow_zero: bool = True) -> Ca
             seconds = parse_duration(text)
         except ValueError:
             raise ConfigError(name, raw, accepted) from None
-        if seconds < minimum or (not allow_zero and seconds == 0):
+        if seconds < minimum or (not allow_zero and seconds == 0) or seconds > MAX_DURATION:
             raise ConfigError(name, raw, accepted)
         return seconds
     return parse
@@ -78,13 +86,28 @@ def _choice(name: str, options: tuple[str, ...]) -> Callable[[str], str]:
 def _int_range(name: str, low: int, high: Optional[int], accepted: str) -> Callable[[str], int]:
     def parse(raw: str) -> int:
         text = str(raw).strip()
+        # Checked as a Decimal first: int() of 'inf' raises OverflowError and
+        # int() of '1e999999999' would take minutes.
         try:
-            value = int(Decimal(text)) if Decimal(text) == Decimal(text).to_integral_value() else None
+            number = Decimal(text)
+            ok = (number.is_finite() and number == number.to_integral_value()
+                  and number >= low and (high is None or number <= high))
         except (InvalidOperation, ValueError):
-            value = None
-        if value is None or value < low or (high is not None and value > high):
+            ok = False
+        if not ok:
             raise ConfigError(name, raw, accepted)
-        return value
+        return int(number)
+    return parse
+
+
+def _bool(name: str) -> Callable[[str], bool]:
+    def parse(raw: str) -> bool:
+        value = str(raw).strip().lower()
+        if value in ("true", "1", "yes", "on"):
+            return True
+        if value in ("false", "0", "no", "off"):
+            return False
+        raise ConfigError(name, raw, "true/false/1/0/yes/no/on/off")
     return parse
 
 
@@ -116,6 +139,19 @@ class Config:
     #: How long to wait when no miner can pay or nothing is eligible.
     balance_check_interval: float = 30.0
     fee_reserve: int = DEFAULT_FEE_RESERVE[1]
+    #: A recorded transaction is confirmed at this many confirmations.
+    confirmations_required: int = 1
+    #: How often each recorded, unconfirmed transaction is looked up.
+    verification_interval: float = 30.0
+    #: Monerosim's distributor: fund every can_receive_distributions agent first, in batches.
+    initial_funding: bool = True
+    n_recipients: int = 8
+    outputs_per_recipient: int = 2
+    output_amount: int = parse_xmr("5")
+    funding_cycle_interval: float = 300.0
+    max_wait_time: float = 7200.0
+    #: After initial funding: the seed's single payments, or Monerosim's batch cycles.
+    distribution_mode: str = "payments"
     #: Exponential back-off between transfer attempts: base * 2**(n-1), capped.
     backoff_base: float = 1.0
     backoff_cap: float = 30.0
@@ -140,6 +176,20 @@ _FIELDS: dict[str, tuple[str, Callable[[str], object]]] = {
     "balance_check_interval": ("balance_check_interval", _duration(
         "balance_check_interval", allow_zero=False)),
     "fee_reserve": ("fee_reserve", _xmr("fee_reserve", positive=False)),
+    "confirmations_required": ("confirmations_required", _int_range(
+        "confirmations_required", 1, 1000, "an integer 1-1000")),
+    "verification_interval": ("verification_interval", _duration(
+        "verification_interval", allow_zero=False)),
+    "initial_funding": ("initial_funding", _bool("initial_funding")),
+    "md_n_recipients": ("n_recipients", _int_range("md_n_recipients", 1, 10_000, "an integer 1-10000")),
+    "md_out_per_tx": ("outputs_per_recipient", _int_range(
+        "md_out_per_tx", 1, MAX_DESTINATIONS,
+        f"an integer 1-{MAX_DESTINATIONS} (a recipient's outputs must fit in one transaction)")),
+    "md_output_amount": ("output_amount", _xmr("md_output_amount", positive=True)),
+    "md_funding_cycle_interval": ("funding_cycle_interval", _duration(
+        "md_funding_cycle_interval", allow_zero=False)),
+    "max_wait_time": ("max_wait_time", _duration("max_wait_time")),
+    "distribution_mode": ("distribution_mode", _choice("distribution_mode", DISTRIBUTION_MODES)),
 }
 
 KNOWN_ATTRIBUTES = frozenset(_FIELDS)
@@ -156,6 +206,10 @@ def load_config(attributes: Mapping[str, str]) -> Config:
             continue
         field_name, parse = spec
         values[field_name] = parse(raw)
+    if "distribution_mode" not in values:
+        # Monerosim's distributor attributes (md_*) without the seed's timing: its batch cycles.
+        monerosim_style = any(k.startswith("md_") for k in attributes) and "transaction_frequency" not in attributes
+        values["distribution_mode"] = "funding_cycle" if monerosim_style else "payments"
     if "fee_reserve" not in values:
         values["fee_reserve"] = DEFAULT_FEE_RESERVE[int(values.get("priority", Config.priority))]
     config = Config(**values, ignored=ignored)

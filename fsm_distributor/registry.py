@@ -8,11 +8,12 @@ An agent's identity is its `id`: in a local network all agents share one IP.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from fsm_distributor.shared_state import SharedDir
+from fsm_distributor.shared_state import InvalidJSONError, SharedDir, TruncatedJSONError
 
 AGENT_REGISTRY = "agent_registry.json"
 MINERS_REGISTRY = "miners.json"
@@ -132,7 +133,7 @@ def _weight(raw: Any, who: str, problems: list[str]) -> float:
         return 0.0
     try:
         weight = float(raw) if not isinstance(raw, bool) else math.nan
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int above 1e308
         weight = math.nan
     if not math.isfinite(weight) or weight < 0:
         problems.append(f"{MINERS_REGISTRY}: miner {who} has invalid weight {raw!r} "
@@ -156,6 +157,10 @@ def join_miners(data: Any, agents: list[Agent]) -> tuple[list[Miner], list[str]]
             continue
         agent_id = entry.get("agent_id")
         ip = entry.get("ip_addr")
+        if agent_id not in (None, "") and not isinstance(agent_id, str):
+            # An id of the wrong type is not "no id": never fall back to the ip for it.
+            problems.append(f"{MINERS_REGISTRY}: entry {index} has invalid agent_id {agent_id!r}; skipped")
+            continue
         if isinstance(agent_id, str) and agent_id:
             agent = by_id.get(agent_id)
             if agent is None:
@@ -192,11 +197,38 @@ class RegistryReader:
         self._shared = shared
         self._last_inputs: Optional[tuple[Any, Any]] = None
         self._last: Optional[Snapshot] = None
+        self._lenient: dict[str, tuple[bytes, Any]] = {}
+
+    def _load(self, name: str) -> Any:
+        """The parsed file; the same object while the file is unchanged.
+
+        SharedDir refuses NaN/Infinity, but Python writers (`json.dump`) emit
+        them, e.g. for a weight or a hash rate; one such value must not hide
+        every entry, so the file is parsed again with them allowed and the
+        entry checks reject the bad value with a problem line.
+        """
+        try:
+            value = self._shared.read_json_cached(name)
+        except TruncatedJSONError:
+            raise
+        except InvalidJSONError as exc:
+            try:
+                data = self._shared.path_of(name).read_bytes()
+                hit = self._lenient.get(name)
+                if hit is not None and hit[0] == data:
+                    return hit[1]
+                value = json.loads(data.decode("utf-8"))
+            except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+                raise exc from None
+            self._lenient[name] = (data, value)
+            return value
+        self._lenient.pop(name, None)
+        return value
 
     def read(self) -> tuple[Snapshot, bool]:
         """The current snapshot and whether it differs from the previous read."""
-        agent_data = self._shared.read_json_cached(AGENT_REGISTRY)
-        miner_data = self._shared.read_json_cached(MINERS_REGISTRY)
+        agent_data = self._load(AGENT_REGISTRY)
+        miner_data = self._load(MINERS_REGISTRY)
         last = self._last_inputs
         # The cached loader returns the very same objects while the files are unchanged.
         if self._last is not None and last and last[0] is agent_data and last[1] is miner_data:

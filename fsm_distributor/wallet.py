@@ -64,6 +64,7 @@ class WalletClient:
         self.url = f"http://{host}:{port}{path}"
         self.timeout = timeout
         self._session = requests.Session()
+        self._session.trust_env = False  # loopback/simulated hosts: no proxies or .netrc from the environment
         if auth:
             self._session.auth = HTTPDigestAuth(*auth)
 
@@ -128,8 +129,10 @@ class WalletClient:
     def transfer(self, destinations: Sequence[tuple[str, int]], *, priority: int,
                  do_not_relay: bool = False) -> Transfer:
         """Send (or, with `do_not_relay`, only build) one transaction."""
+        if any(type(n) is not int for _, n in destinations):
+            raise TypeError("amounts must be int atomic units, never float")  # int(float) truncates
         params: dict[str, Any] = {
-            "destinations": [{"address": a, "amount": int(n)} for a, n in destinations],
+            "destinations": [{"address": a, "amount": n} for a, n in destinations],
             "priority": priority,
             "ring_size": 16,
             "get_tx_key": False,
