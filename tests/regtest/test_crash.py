@@ -1,0 +1,157 @@
+"""Exactly once across SIGKILL, on the real regtest network.
+
+The agent is killed at each phase of a payment (a test-only hook makes it
+SIGKILL itself there), and at random moments, then restarted.  Afterwards
+the miners' wallets are asked for every transaction they sent: each must
+be recorded exactly once in transactions.json, and no intent may be open.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import sys
+import time
+
+import pytest
+
+from fsm_distributor.cli import CRASH_ENV
+from fsm_distributor.regtest import RegtestNetwork
+from fsm_distributor.sandbox import AgentProcess, agent_command, agent_env, parse_line, read_records
+
+from .conftest import binaries_missing
+
+pytestmark = pytest.mark.regtest
+
+AGENT = "distributor"
+BASE = {"min_transaction_amount": "0.1", "max_transaction_amount": "0.5", "transaction_priority": "1",
+        "max_retries": "3", "balance_check_interval": "1", "verification_interval": "600",
+        "initial_funding": "false", "miner_selection_strategy": "weighted"}
+PHASES = ("after_build", "after_journal", "after_relay", "after_record")
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory):
+    if binaries_missing():
+        pytest.skip("needs monerod and monero-wallet-rpc: apt-get install -y monero")
+    # Many coinbase outputs: each send spends about two, and change stays locked for 10 blocks.
+    network = RegtestNetwork(tmp_path_factory.mktemp("crash"), miners=[("miner001", 50), ("miner002", 50)],
+                             users=3, coinbase_blocks=160, miners_receive=False)
+    network.start()
+    yield network
+    network.stop()
+    assert not network.alive_pids()
+
+
+def start_agent(net, workdir, attrs, env_extra=None) -> AgentProcess:
+    env = agent_env(net.shared_dir, 4242)
+    env.update(env_extra or {})
+    agent = AgentProcess(agent_command(AGENT, net.shared_dir, attrs, python=sys.executable), env,
+                         workdir / "agent.log", workdir)
+    agent.start()
+    return agent
+
+
+def wait_exit(agent: AgentProcess, timeout: float = 60) -> int:
+    deadline = time.monotonic() + timeout
+    while agent.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if agent.poll() is None:
+        agent.stop()
+        raise AssertionError("the agent did not kill itself at the crash point")
+    return agent.poll()
+
+
+def settle(net, workdir) -> list[dict]:
+    """Run the agent without faults until it idles with nothing open, then stop it; its log lines."""
+    agent = start_agent(net, workdir, {**BASE, "transaction_frequency": "3600"})
+    seen: list[dict] = []
+    deadline = time.monotonic() + 90
+    try:
+        while time.monotonic() < deadline:
+            while not agent.lines.empty():
+                obj = parse_line(agent.lines.get_nowait())
+                if obj:
+                    seen.append(obj)
+            # keep_waiting after the first cycle: recovery and one new payment are done
+            if any(e.get("trigger") == "keep_waiting" for e in seen):
+                break
+            assert agent.poll() is None, "the agent exited on its own"
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the agent never settled: " + str([e.get("message") for e in seen[-8:]]))
+    finally:
+        assert agent.stop() == 0
+    return seen
+
+
+def journal(net) -> list[dict]:
+    path = net.shared_dir / f"{AGENT}_distributor_journal.json"
+    return json.loads(path.read_text())["intents"] if path.exists() else []
+
+
+def outgoing(net) -> dict[str, str]:
+    """tx_hash -> miner, for every transaction the miners' wallets have sent (unconfirmed included)."""
+    sent = {}
+    for miner in ("miner001", "miner002"):
+        wallet = net.wallet(miner)
+        wallet.refresh()
+        # out: confirmed; pending: own, unconfirmed; failed. ("pool" is *incoming* unconfirmed.)
+        answer = wallet.call("get_transfers", {"out": True, "pending": True, "failed": True})
+        for kind in ("out", "pending", "failed"):
+            for tx in answer.get(kind, []):
+                sent[tx["txid"]] = miner
+    return sent
+
+
+def assert_exactly_once(net) -> None:
+    records = read_records(net.shared_dir)
+    keys = [(r["tx_hash"], r["recipient_id"]) for r in records]
+    assert len(keys) == len(set(keys)), "a payment was recorded twice"
+    intents = journal(net)
+    assert [i for i in intents if i["status"] in ("built", "relayed")] == [], "an intent was left open"
+    on_chain = outgoing(net)
+    recorded = {r["tx_hash"]: r for r in records}
+    assert set(on_chain) == set(recorded), (
+        f"paid but not recorded: {set(on_chain) - set(recorded)}; recorded but not paid: "
+        f"{set(recorded) - set(on_chain)}")
+    for tx_hash, miner in on_chain.items():
+        assert recorded[tx_hash]["sender_id"] == miner
+    paid = {i["tx_hash"] for i in intents if i["status"] in ("recorded", "confirmed")}
+    assert paid == set(recorded)
+
+
+@pytest.mark.parametrize("phase", PHASES)
+def test_sigkill_at_each_phase_then_restart_pays_once_and_records_once(net, tmp_path, phase):
+    before = set(outgoing(net))
+    agent = start_agent(net, tmp_path, {**BASE, "transaction_frequency": "0"}, {CRASH_ENV: phase})
+    assert wait_exit(agent) == -signal.SIGKILL
+    crashed = journal(net)
+    if phase == "after_build":
+        assert set(outgoing(net)) == before, "a build alone must pay nobody"
+    else:
+        assert [i["status"] for i in crashed if i["status"] in ("built", "relayed")], "the crash left it open"
+    log = settle(net, tmp_path)
+    if phase != "after_build":
+        assert any(e.get("event") == "recovering_intent" for e in log)
+    assert_exactly_once(net)
+    net.mine(1)
+
+
+def test_twenty_random_sigkills_never_pay_twice_nor_lose_a_record(net, tmp_path):
+    rng = random.Random(20261125)
+    kills = 0
+    for _ in range(20):
+        agent = start_agent(net, tmp_path, {**BASE, "transaction_frequency": "0"})
+        time.sleep(rng.uniform(0.9, 2.5))  # start-up takes ~0.7 s; then a payment every ~0.4 s
+        if agent.poll() is None:
+            agent.process.send_signal(signal.SIGKILL)
+            kills += 1
+        agent.process.wait(10)
+        if rng.random() < 0.3:
+            net.mine(1)
+    assert kills == 20
+    settle(net, tmp_path)
+    assert_exactly_once(net)
+    assert len(read_records(net.shared_dir)) >= 10, "the runs between kills must have paid something"
