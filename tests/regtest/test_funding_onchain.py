@@ -1,0 +1,161 @@
+"""Initial funding as Monerosim's distributor does it, checked on the real chain.
+
+2 miners, 30 users marked can_receive_distributions, Monerosim's default
+batch (8 recipients x 2 outputs x 5 XMR): every user must end up with
+exactly two 5-XMR outputs, in at most 5 transactions, each recorded with
+its own hash.  Timings are printed for docs/wallet-facts.md.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from collections import Counter
+
+import pytest
+
+from fsm_distributor.cli import CRASH_ENV
+from fsm_distributor.regtest import RegtestNetwork
+from fsm_distributor.sandbox import AgentProcess, agent_command, agent_env, parse_line, read_records
+
+from .conftest import binaries_missing
+
+pytestmark = pytest.mark.regtest
+
+XMR = 10**12
+USERS = 30
+FUNDING = {"md_n_recipients": "8", "md_out_per_tx": "2", "md_output_amount": "5", "initial_funding": "true",
+           "transaction_frequency": "3600", "balance_check_interval": "1", "verification_interval": "600",
+           "transaction_priority": "1"}
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory):
+    if binaries_missing():
+        pytest.skip("needs monerod and monero-wallet-rpc: apt-get install -y monero")
+    network = RegtestNetwork(tmp_path_factory.mktemp("funding"), miners=[("miner001", 60), ("miner002", 40)],
+                             users=USERS, coinbase_blocks=40, miners_receive=False)
+    started = time.monotonic()
+    network.start()
+    print(f"\nnetwork with {USERS} users up in {time.monotonic() - started:.1f}s")
+    yield network
+    network.stop()
+    assert not network.alive_pids()
+
+
+def run_until(net, workdir, agent_id, event, *, env_extra=None, timeout=120.0):
+    """Start the agent; return (seconds from spawn to `event`, log objects, exit status)."""
+    env = agent_env(net.shared_dir, 777)
+    env.update(env_extra or {})
+    agent = AgentProcess(agent_command(agent_id, net.shared_dir, FUNDING, python=sys.executable), env,
+                         workdir / f"{agent_id}.log", workdir)
+    started = time.monotonic()
+    agent.start()
+    log: list[dict] = []
+    elapsed = None
+    try:
+        while time.monotonic() - started < timeout:
+            while not agent.lines.empty():
+                obj = parse_line(agent.lines.get_nowait())
+                if obj:
+                    log.append(obj)
+                    if obj.get("event") == event and elapsed is None:
+                        elapsed = time.monotonic() - started
+            if elapsed is not None or agent.poll() is not None:
+                break
+            time.sleep(0.02)
+    finally:
+        status = agent.poll() if agent.poll() is not None else agent.stop()
+    return elapsed, log, status
+
+
+def received_outputs(net) -> dict[str, Counter]:
+    """user -> Counter(amount -> number of outputs) from each user's own wallet, after a block."""
+    net.mine(1)
+    net.refresh([u.id for u in net.users])
+    out = {}
+    for user in net.users:
+        answer = net.wallet(user.id).call("incoming_transfers", {"transfer_type": "all"})
+        out[user.id] = Counter(t["amount"] for t in answer.get("transfers", []))
+    return out
+
+
+def funding_records(net, agent_id):
+    return [r for r in read_records(net.shared_dir) if r.get("distributor_id") == agent_id]
+
+
+def test_thirty_users_funded_once_in_five_transactions_within_seconds(net, tmp_path):
+    elapsed, log, status = run_until(net, tmp_path, "distributor", "initial_funding_complete")
+    assert status == 0 and elapsed is not None, [e.get("message") for e in log[-10:]]
+    records = funding_records(net, "distributor")
+    hashes = {r["tx_hash"] for r in records}
+    assert sorted(r["recipient_id"] for r in records) == sorted(u.id for u in net.users)
+    assert len(hashes) <= 5, "ceil(30 / 7) transactions at most"
+    assert all(r["num_outputs"] == 2 and r["amount_atomic"] == 10 * XMR for r in records)
+    received = received_outputs(net)
+    assert received == {u.id: Counter({5 * XMR: 2}) for u in net.users}
+    for tx_hash in hashes:  # each recorded hash is its own transaction of its sender
+        sender = next(r["sender_id"] for r in records if r["tx_hash"] == tx_hash)
+        tx = net.wallet(sender).get_transfer_by_txid(tx_hash)
+        assert len(tx["destinations"]) <= 15
+    fees = sum({r["tx_hash"]: r["fee"] for r in records}.values())
+    status_file = json.loads((net.shared_dir / "initial_funding_status.json").read_text())
+    assert status_file["completed"] is True and len(status_file["funded_recipients"]) == USERS
+    print(f"\nfunded {USERS} users in {len(hashes)} transactions, {elapsed:.2f}s from spawn, "
+          f"fee per recipient {fees / USERS / XMR:.6f} XMR")
+    assert elapsed < 10.0
+
+
+def test_sigkill_mid_funding_then_restart_funds_everyone_exactly_once(net, tmp_path):
+    before = received_outputs(net)
+    _, _, status = run_until(net, tmp_path, "distributor2", "never", env_extra={CRASH_ENV: "after_relay:2"})
+    assert status == -signal.SIGKILL
+    partial = {r["recipient_id"] for r in funding_records(net, "distributor2")}
+    assert len(partial) < USERS
+    elapsed, log, status = run_until(net, tmp_path, "distributor2", "initial_funding_complete")
+    assert status == 0 and elapsed is not None
+    assert any(e.get("event") == "recovering_intent" for e in log)
+    records = funding_records(net, "distributor2")
+    assert sorted(r["recipient_id"] for r in records) == sorted(u.id for u in net.users), "nobody twice, nobody skipped"
+    after = received_outputs(net)
+    for user in net.users:
+        assert after[user.id] - before[user.id] == Counter({5 * XMR: 2}), user.id
+
+
+def test_locked_coins_wait_then_funding_completes_after_unlock(tmp_path):
+    if binaries_missing():
+        pytest.skip("needs monero")
+    with RegtestNetwork(tmp_path / "locked", miners=[("miner001", 100)], users=3, unlock=False,
+                        coinbase_blocks=30, miners_receive=False) as network:
+        env = agent_env(network.shared_dir, 5)
+        agent = AgentProcess(agent_command("distributor", network.shared_dir, FUNDING, python=sys.executable),
+                             env, tmp_path / "agent.log", tmp_path)
+        agent.start()
+        log: list[dict] = []
+        try:
+            deadline = time.monotonic() + 8
+            while time.monotonic() < deadline:
+                while not agent.lines.empty():
+                    obj = parse_line(agent.lines.get_nowait())
+                    if obj:
+                        log.append(obj)
+                time.sleep(0.05)
+            waits = [e for e in log if e.get("event") == "balance_low"]
+            assert waits and "locked" in waits[0]["message"], "the log says why it waits"
+            transitions = [e for e in log if e.get("event") == "transition"]
+            assert len(transitions) < 8 * 12, "waiting is not a busy loop (balance_check_interval 1 s)"
+            assert not read_records(network.shared_dir)
+            network.mine(70)  # coinbase unlocks after 60 blocks
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not any(e.get("event") == "initial_funding_complete" for e in log):
+                while not agent.lines.empty():
+                    obj = parse_line(agent.lines.get_nowait())
+                    if obj:
+                        log.append(obj)
+                time.sleep(0.05)
+            assert any(e.get("event") == "initial_funding_complete" for e in log)
+            assert len(read_records(network.shared_dir)) == 3
+        finally:
+            assert agent.stop() == 0
