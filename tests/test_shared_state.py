@@ -439,8 +439,9 @@ def _reader(directory, start, stop, out):
     start.wait()
     reads, errors, lengths, not_prefix = 0, [], [], 0
     prev = []
+    deadline = time.monotonic() + 300  # safety net if the test dies
     while True:
-        finished = stop.is_set()
+        finished = stop.is_set() or time.monotonic() > deadline
         try:
             value = sd.read_json(TX)
             json.loads(path.read_bytes())  # independent parser, separate read
@@ -462,18 +463,26 @@ def test_concurrent_appends_from_several_processes(tmp_path):
     SharedDir(tmp_path).write_json_atomic(TX, [])
     ctx = multiprocessing.get_context("fork")
     start, stop, out = ctx.Event(), ctx.Event(), ctx.Queue()
-    reader = ctx.Process(target=_reader, args=(str(tmp_path), start, stop, out))
-    writers = [ctx.Process(target=_writer, args=(str(tmp_path), w, start)) for w in range(WRITERS)]
-    for p in [reader, *writers]:
-        p.start()
-    start.set()
-    for p in writers:
-        p.join(120)
-        assert p.exitcode == 0
-    stop.set()
-    summary = out.get(timeout=60)
-    reader.join(30)
-    assert reader.exitcode == 0
+    reader = ctx.Process(target=_reader, args=(str(tmp_path), start, stop, out), daemon=True)
+    writers = [ctx.Process(target=_writer, args=(str(tmp_path), w, start), daemon=True)
+               for w in range(WRITERS)]
+    try:
+        for p in [reader, *writers]:
+            p.start()
+        start.set()
+        for p in writers:
+            p.join(120)
+        stop.set()
+        assert [p.exitcode for p in writers] == [0] * WRITERS
+        summary = out.get(timeout=60)
+        reader.join(30)
+        assert reader.exitcode == 0
+    finally:  # never leave a child behind, even when an assertion failed
+        stop.set()
+        for p in [reader, *writers]:
+            if p.is_alive():
+                p.terminate()
+            p.join(5)
 
     records = SharedDir(tmp_path).read_json(TX)
     counts = Counter((r["writer"], r["seq"]) for r in records)
