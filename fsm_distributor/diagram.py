@@ -93,6 +93,9 @@ class DiagramModel:
 
 
 GROUP_NAME = "AnyActiveState"
+#: A row from at least MIN_GROUP states, missing at most MAX_LEFT_OUT active ones, is grouped.
+MIN_GROUP = 6
+MAX_LEFT_OUT = 3
 TITLE = "fsm_distributor: generated from states.TRANSITIONS by `make diagrams`, do not edit"
 
 
@@ -110,13 +113,19 @@ def build_model(transitions: Sequence[Transition] = states.TRANSITIONS, *,
     sources: dict[tuple[str, str, str | None], list[str]] = {}
     for t in transitions:
         sources.setdefault((t.trigger, t.dest.value, _condition(t)), []).append(t.source.value)
-    everywhere = {key for key, found in sources.items()
-                  if len(active) > 2 and sorted(found) == sorted(active)}
+    # A row that leaves (nearly) every active state is drawn once, from a group node.
+    group_of: dict[tuple[str, str, str | None], Group] = {}
+    for key, found in sources.items():
+        missing = [s for s in active if s not in found]
+        if len(active) > 2 and len(found) >= MIN_GROUP and len(missing) <= MAX_LEFT_OUT \
+                and set(found) <= set(active):
+            group_of[key] = _group(tuple(s for s in active if s in found), missing)
+    groups_by_name = {g.name: g for g in group_of.values()}
 
     def count(source: str, trigger: str, dest: str) -> int | None:
         if trace is None:
             return None
-        members = active if source == GROUP_NAME else (source,)
+        members = groups_by_name[source].members if source in groups_by_name else (source,)
         return sum(trace.counts.get((m, trigger, dest), 0) for m in members)
 
     if highlight is not None and highlight not in {s.value for s in State}:
@@ -124,13 +133,13 @@ def build_model(transitions: Sequence[Transition] = states.TRANSITIONS, *,
     edges: list[Edge] = []
     for t in transitions:
         key = (t.trigger, t.dest.value, _condition(t))
-        source = GROUP_NAME if key in everywhere else t.source.value
-        if source == GROUP_NAME and key in {(e.trigger, e.dest, e.condition) for e in edges}:
+        source = group_of[key].name if key in group_of else t.source.value
+        if key in group_of and key in {(e.trigger, e.dest, e.condition) for e in edges}:
             continue  # a group edge stands for all its members' rows: draw it once
         n = count(source, t.trigger, t.dest.value)
         edges.append(Edge(source, t.dest.value, t.trigger, _condition(t), n, n == 0, t.note))
     # Group edges go last: the table's own branches read first, top to bottom.
-    edges.sort(key=lambda e: e.source == GROUP_NAME)
+    edges.sort(key=lambda e: e.source in groups_by_name)
 
     nodes = tuple(
         Node(s.value, states.CONCERNS[s], states.DESCRIPTIONS[s],
@@ -139,9 +148,17 @@ def build_model(transitions: Sequence[Transition] = states.TRANSITIONS, *,
              seconds=None if trace is None else trace.seconds.get(s.value),
              dimmed=trace is not None and s.value not in trace.seconds)
         for s in State)
-    terminal = ", ".join(s.value for s in State if s in states.TERMINAL)
-    groups = (Group(GROUP_NAME, f"any state except {terminal}", active),) if everywhere else ()
+    groups = tuple(sorted(groups_by_name.values(), key=lambda g: -len(g.members)))
     return DiagramModel(title, nodes, tuple(edges), groups)
+
+
+def _group(members: tuple[str, ...], missing: Sequence[str]) -> Group:
+    """`AnyActiveState` for every non-terminal state; `AnyStateExcept<Names>` otherwise."""
+    terminal = [s.value for s in State if s in states.TERMINAL]
+    if not missing:
+        return Group(GROUP_NAME, f"any state except {', '.join(terminal)}", members)
+    return Group("AnyStateExcept" + "".join(missing), f"any state except {', '.join(terminal + list(missing))}",
+                 members)
 
 
 def _concern_colours(model: DiagramModel) -> dict[str, tuple[str, str]]:

@@ -18,7 +18,7 @@ from transitions import Machine
 from fsm_distributor.actions import ACTIONS
 from fsm_distributor.actions.retrying import retries_left
 from fsm_distributor.context import Context, Deps, Outcome
-from fsm_distributor.states import INITIAL, TERMINAL, TRANSITIONS, State, triggers_from
+from fsm_distributor.states import FINISH_BEFORE_STOP, INITIAL, TERMINAL, TRANSITIONS, State, triggers_from
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,8 @@ class Distributor:
         if source in TERMINAL:
             raise RuntimeError(f"the machine is {source}: no step is possible")
         structlog.contextvars.bind_contextvars(state=source.value)
-        outcome = Outcome("shutdown") if self.stop_requested else self._act(source)
+        stopping = self.stop_requested and source not in FINISH_BEFORE_STOP
+        outcome = Outcome("shutdown") if stopping else self._act(source)
         if outcome.trigger not in triggers_from(source):
             self.deps.log.error("illegal_trigger", message=f"Action of {source} returned {outcome.trigger!r}, "
                                 f"which the table does not allow there; abandoning the cycle")

@@ -43,6 +43,9 @@ class State(str, enum.Enum):
 
 INITIAL = State.RECOVERING
 TERMINAL = frozenset({State.STOPPED})
+#: States that run to their end even after SIGTERM: once a payment is journaled it may leave the
+#: wallet, and a simulation is not restarted, so it is relayed and recorded before the agent stops.
+FINISH_BEFORE_STOP = frozenset({State.RELAYING, State.RECORDING})
 
 #: Which concern each state belongs to; diagrams group and colour by it.
 CONCERNS: dict[State, str] = {
@@ -171,7 +174,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     for state in State if state not in TERMINAL
 ) + tuple(
     _t(state, "shutdown", S.STOPPED, "SIGTERM/SIGINT")
-    for state in State if state not in TERMINAL
+    for state in State if state not in TERMINAL | FINISH_BEFORE_STOP
 )
 
 #: Predicates the table refers to; the machine must provide each of them.

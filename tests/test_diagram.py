@@ -189,23 +189,32 @@ def test_model_has_every_state_once_in_enum_order_with_start_and_end():
     assert all(n.concern == states.CONCERNS[State(n.name)] for n in model.nodes)
 
 
-def test_fault_and_shutdown_are_drawn_once_from_a_group_of_all_active_states():
+def test_fault_and_shutdown_are_drawn_once_from_groups_of_the_states_they_leave():
     model = diagram.build_model()
-    (group,) = model.groups
-    assert group.members == tuple(s.value for s in State if s not in states.TERMINAL)
-    grouped = [(e.trigger, e.dest) for e in model.edges if e.source == group.name]
-    assert grouped == [("fault", "Idle"), ("shutdown", "Stopped")]
-    assert not any(e.trigger in ("fault", "shutdown") for e in model.edges if e.source != group.name)
+    groups = {g.name: g for g in model.groups}
+    active = tuple(s.value for s in State if s not in states.TERMINAL)
+    assert groups[diagram.GROUP_NAME].members == active
+    stoppable = tuple(s for s in active if State(s) not in states.FINISH_BEFORE_STOP)
+    [shutdown_group] = [g for g in model.groups if g.name != diagram.GROUP_NAME]
+    assert shutdown_group.members == stoppable
+    assert "Relaying" in shutdown_group.title and "Recording" in shutdown_group.title
+    grouped = [(e.source, e.trigger, e.dest) for e in model.edges if e.source in groups]
+    assert grouped == [(diagram.GROUP_NAME, "fault", "Idle"), (shutdown_group.name, "shutdown", "Stopped")]
+    assert not any(e.trigger in ("fault", "shutdown") for e in model.edges if e.source not in groups)
 
 
-def test_a_trigger_missing_from_one_state_is_not_grouped():
+def test_a_trigger_from_few_states_is_not_grouped_and_a_group_lists_exactly_its_sources():
     table = tuple(t for t in states.TRANSITIONS
                   if not (t.trigger == "fault" and t.source is State.BUILDING))
     model = diagram.build_model(table)
-    faults = [e.source for e in model.edges if e.trigger == "fault"]
-    assert State.BUILDING.value not in faults and len(faults) == len(State) - 2
-    assert [(e.trigger, e.source) for e in model.edges if e.source == diagram.GROUP_NAME] == \
-        [("shutdown", diagram.GROUP_NAME)]
+    [fault_edge] = [e for e in model.edges if e.trigger == "fault"]
+    group = next(g for g in model.groups if g.name == fault_edge.source)
+    assert State.BUILDING.value not in group.members and group.name == "AnyStateExceptBuilding"
+    assert len(group.members) == len(State) - 2
+    few = tuple(t for t in states.TRANSITIONS if not (t.trigger == "fault" and t.source.value in
+                                                    ("Idle", "Discovering", "Building", "Relaying")))
+    faults = [e.source for e in diagram.build_model(few).edges if e.trigger == "fault"]
+    assert len(faults) == len(State) - 1 - 4, "four states left out: drawn one edge per state"
 
 
 def test_model_with_trace_counts_edges_times_states_and_dims_the_rest():
@@ -247,8 +256,8 @@ def test_the_table_check_catches_a_dropped_edge_or_group_member():
     model = diagram.build_model()
     dropped = replace(model, edges=tuple(e for e in model.edges if e.trigger != "wake"))
     assert sorted(parse_mermaid(diagram.to_mermaid(dropped)).edges, key=str) != sorted(table_edges(), key=str)
-    (group,) = model.groups
-    short = replace(model, groups=(replace(group, members=group.members[1:]),))
+    group, *others = model.groups
+    short = replace(model, groups=(replace(group, members=group.members[1:]), *others))
     assert sorted(parse_mermaid(diagram.to_mermaid(short)).edges, key=str) != sorted(table_edges(), key=str)
 
 

@@ -231,7 +231,7 @@ def test_rejected_by_daemon_refreshes_and_builds_again():
 
 
 @pytest.mark.parametrize("stop_in", ["Discovering", "SelectingMiner", "CheckingBalance", "SelectingRecipient",
-                                     "Building", "Retrying", "Journaling", "Relaying", "Recording", "Idle"])
+                                     "Building", "Retrying", "Journaling", "Idle"])
 def test_stop_request_mid_cycle_enters_stopped_without_more_io(stop_in):
     world = make_world(weights=(100,))
     world.miners["m1"].fail_next("transfer", transfer_error("transient"))
@@ -248,6 +248,19 @@ def test_stop_request_mid_cycle_enters_stopped_without_more_io(stop_in):
     assert world.miners["m1"].calls == calls_before
     with pytest.raises(RuntimeError):
         world.step()
+
+
+@pytest.mark.parametrize("stop_in", ["Relaying", "Recording"])
+def test_stop_request_after_journaling_first_relays_and_records_the_payment(stop_in):
+    world = make_world(weights=(100,))
+    world.steps_until(stop_in)
+    world.distributor.request_stop()
+    results = [world.step() for _ in range(3 if stop_in == "Relaying" else 2)]
+    assert results[-1].dest is State.STOPPED
+    assert [r.trigger for r in results[:-1]] == (["relayed", "recorded"] if stop_in == "Relaying" else ["recorded"])
+    [tx] = world.miners["m1"].sent
+    assert [r["tx_hash"] for r in world.ledger.records] == [tx.tx_hash]
+    assert world.ctx.open_intents() == []
 
 
 def test_ledger_failure_keeps_the_intent_open_and_records_it_later():

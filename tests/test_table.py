@@ -9,7 +9,8 @@ from fakes import make_world
 from fsm_distributor.actions import ACTIONS
 from fsm_distributor.context import Outcome
 from fsm_distributor.machine import Distributor
-from fsm_distributor.states import CONCERNS, CONDITIONS, DESCRIPTIONS, INITIAL, TERMINAL, TRANSITIONS, State
+from fsm_distributor.states import (CONCERNS, CONDITIONS, DESCRIPTIONS, FINISH_BEFORE_STOP, INITIAL, TERMINAL,
+                                   TRANSITIONS, State)
 
 
 def reachable_from(start: State) -> set[State]:
@@ -29,7 +30,9 @@ def test_every_state_is_reachable_from_the_initial_state():
 
 @pytest.mark.parametrize("state", [s for s in State if s not in TERMINAL])
 def test_every_state_can_stop_and_can_get_back_to_idle(state):
-    assert any(t.source is state and t.trigger == "shutdown" and t.dest is State.STOPPED for t in TRANSITIONS)
+    direct = any(t.source is state and t.trigger == "shutdown" and t.dest is State.STOPPED for t in TRANSITIONS)
+    assert direct == (state not in FINISH_BEFORE_STOP), "only a payment in flight finishes before stopping"
+    assert State.STOPPED in reachable_from(state)
     assert State.IDLE in reachable_from(state)
 
 
