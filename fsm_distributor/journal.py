@@ -17,7 +17,7 @@ for an intent that has a tx_hash.  The metadata is dropped once relayed.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Optional
+from typing import Any
 
 from fsm_distributor.shared_state import SharedDir
 

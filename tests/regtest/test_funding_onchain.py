@@ -17,32 +17,26 @@ from collections import Counter
 import pytest
 
 from fsm_distributor.cli import CRASH_ENV
-from fsm_distributor.regtest import RegtestNetwork
 from fsm_distributor.sandbox import AgentProcess, agent_command, agent_env, parse_line, read_records
 
-from .conftest import binaries_missing
+from .conftest import MINERS, USERS
 
 pytestmark = pytest.mark.regtest
 
 XMR = 10**12
-USERS = 30
 FUNDING = {"md_n_recipients": "8", "md_out_per_tx": "2", "md_output_amount": "5", "initial_funding": "true",
            "transaction_frequency": "3600", "balance_check_interval": "1", "verification_interval": "600",
            "transaction_priority": "1"}
 
 
 @pytest.fixture(scope="module")
-def net(tmp_path_factory):
-    if binaries_missing():
-        pytest.skip("needs monerod and monero-wallet-rpc: apt-get install -y monero")
-    network = RegtestNetwork(tmp_path_factory.mktemp("funding"), miners=[("miner001", 60), ("miner002", 40)],
-                             users=USERS, coinbase_blocks=40, miners_receive=False)
-    started = time.monotonic()
-    network.start()
-    print(f"\nnetwork with {USERS} users up in {time.monotonic() - started:.1f}s")
-    yield network
-    network.stop()
-    assert not network.alive_pids()
+def net(fresh_outputs):
+    return fresh_outputs
+
+
+def funded_users(net):
+    """The registry's can_receive_distributions agents: the 30 users (miners receive too by default)."""
+    return [n for n in net.nodes.values() if n.attributes.get("can_receive_distributions") == "true"]
 
 
 def run_until(net, workdir, agent_id, event, *, env_extra=None, timeout=120.0):
@@ -82,20 +76,25 @@ def received_outputs(net) -> dict[str, Counter]:
     return out
 
 
-def funding_records(net, agent_id):
+def records_of(net, agent_id):
     return [r for r in read_records(net.shared_dir) if r.get("distributor_id") == agent_id]
 
 
+def assert_each_user_got_two_fives(before, after, users):
+    for user in users:
+        assert after[user.id] - before[user.id] == Counter({5 * XMR: 2}), user.id
+
+
 def test_thirty_users_funded_once_in_five_transactions_within_seconds(net, tmp_path):
-    elapsed, log, status = run_until(net, tmp_path, "distributor", "initial_funding_complete")
+    before = received_outputs(net)
+    elapsed, log, status = run_until(net, tmp_path, "funder", "initial_funding_complete")
     assert status == 0 and elapsed is not None, [e.get("message") for e in log[-10:]]
-    records = funding_records(net, "distributor")
+    records = records_of(net, "funder")
     hashes = {r["tx_hash"] for r in records}
     assert sorted(r["recipient_id"] for r in records) == sorted(u.id for u in net.users)
-    assert len(hashes) <= 5, "ceil(30 / 7) transactions at most"
+    assert len(net.users) == USERS and len(hashes) <= 5, "ceil(30 / 7) transactions at most"
     assert all(r["num_outputs"] == 2 and r["amount_atomic"] == 10 * XMR for r in records)
-    received = received_outputs(net)
-    assert received == {u.id: Counter({5 * XMR: 2}) for u in net.users}
+    assert_each_user_got_two_fives(before, received_outputs(net), net.users)
     for tx_hash in hashes:  # each recorded hash is its own transaction of its sender
         sender = next(r["sender_id"] for r in records if r["tx_hash"] == tx_hash)
         tx = net.wallet(sender).get_transfer_by_txid(tx_hash)
@@ -110,52 +109,53 @@ def test_thirty_users_funded_once_in_five_transactions_within_seconds(net, tmp_p
 
 def test_sigkill_mid_funding_then_restart_funds_everyone_exactly_once(net, tmp_path):
     before = received_outputs(net)
-    _, _, status = run_until(net, tmp_path, "distributor2", "never", env_extra={CRASH_ENV: "after_relay:2"})
+    _, _, status = run_until(net, tmp_path, "funder2", "never", env_extra={CRASH_ENV: "after_relay:2"})
     assert status == -signal.SIGKILL
-    partial = {r["recipient_id"] for r in funding_records(net, "distributor2")}
+    partial = {r["recipient_id"] for r in records_of(net, "funder2")}
     assert len(partial) < USERS
-    elapsed, log, status = run_until(net, tmp_path, "distributor2", "initial_funding_complete")
+    elapsed, log, status = run_until(net, tmp_path, "funder2", "initial_funding_complete")
     assert status == 0 and elapsed is not None
     assert any(e.get("event") == "recovering_intent" for e in log)
-    records = funding_records(net, "distributor2")
-    assert sorted(r["recipient_id"] for r in records) == sorted(u.id for u in net.users), "nobody twice, nobody skipped"
-    after = received_outputs(net)
-    for user in net.users:
-        assert after[user.id] - before[user.id] == Counter({5 * XMR: 2}), user.id
+    records = records_of(net, "funder2")
+    assert sorted(r["recipient_id"] for r in records) == sorted(u.id for u in net.users), "nobody twice or skipped"
+    assert_each_user_got_two_fives(before, received_outputs(net), net.users)
 
 
-def test_locked_coins_wait_then_funding_completes_after_unlock(tmp_path):
-    if binaries_missing():
-        pytest.skip("needs monero")
-    with RegtestNetwork(tmp_path / "locked", miners=[("miner001", 100)], users=3, unlock=False,
-                        coinbase_blocks=30, miners_receive=False) as network:
-        env = agent_env(network.shared_dir, 5)
-        agent = AgentProcess(agent_command("distributor", network.shared_dir, FUNDING, python=sys.executable),
-                             env, tmp_path / "agent.log", tmp_path)
-        agent.start()
-        log: list[dict] = []
-        try:
-            deadline = time.monotonic() + 8
-            while time.monotonic() < deadline:
-                while not agent.lines.empty():
-                    obj = parse_line(agent.lines.get_nowait())
-                    if obj:
-                        log.append(obj)
-                time.sleep(0.05)
-            waits = [e for e in log if e.get("event") == "balance_low"]
-            assert waits and "locked" in waits[0]["message"], "the log says why it waits"
-            transitions = [e for e in log if e.get("event") == "transition"]
-            assert len(transitions) < 8 * 12, "waiting is not a busy loop (balance_check_interval 1 s)"
-            assert not read_records(network.shared_dir)
-            network.mine(70)  # coinbase unlocks after 60 blocks
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and not any(e.get("event") == "initial_funding_complete" for e in log):
-                while not agent.lines.empty():
-                    obj = parse_line(agent.lines.get_nowait())
-                    if obj:
-                        log.append(obj)
-                time.sleep(0.05)
-            assert any(e.get("event") == "initial_funding_complete" for e in log)
-            assert len(read_records(network.shared_dir)) == 3
-        finally:
-            assert agent.stop() == 0
+def test_locked_coins_wait_then_funding_completes_after_unlock(net, tmp_path):
+    miners = [m for m, _ in MINERS]
+    net.refresh(miners)  # the wallets must know every unlocked output before sweeping them all
+    for miner in miners:  # every unlocked output becomes change, locked for 10 blocks
+        net.sweep(miner)
+    # no block now: each block would also unlock a 60-block-old coinbase output
+    net.refresh(miners)
+    assert all(net.wallet(m).get_balance().unlocked == 0 for m in miners)
+    env = agent_env(net.shared_dir, 5)
+    agent = AgentProcess(agent_command("funder3", net.shared_dir, FUNDING, python=sys.executable),
+                         env, tmp_path / "agent.log", tmp_path)
+    agent.start()
+    log: list[dict] = []
+
+    def read_for(seconds, until=None):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            while not agent.lines.empty():
+                obj = parse_line(agent.lines.get_nowait())
+                if obj:
+                    log.append(obj)
+            if until and any(e.get("event") == until for e in log):
+                return
+            time.sleep(0.05)
+
+    try:
+        read_for(6)
+        waits = [e for e in log if e.get("event") == "balance_low"]
+        assert waits and "locked" in waits[0]["message"], "the log says why it waits"
+        transitions = [e for e in log if e.get("event") == "transition"]
+        assert len(transitions) < 6 * 12, "waiting is not a busy loop (balance_check_interval 1 s)"
+        assert not records_of(net, "funder3")
+        net.mine(11)  # change unlocks after 10 blocks; the agent refreshes before judging
+        read_for(60, until="initial_funding_complete")
+        assert any(e.get("event") == "initial_funding_complete" for e in log)
+        assert len(records_of(net, "funder3")) == USERS
+    finally:
+        assert agent.stop() == 0
