@@ -21,3 +21,14 @@ sandbox: setup
 diagrams:
 	$(PYTHON) -m fsm_distributor.diagram --write-all diagrams
 	$(PYTHON) scripts/sync_readme.py
+	for d in diagrams/examples/*/; do \
+	  $(PYTHON) -m fsm_distributor diagram --trace $$d/agent.log --format svg --out $$d/trace.svg > $$d/trace.txt && \
+	  $(PYTHON) -m fsm_distributor diagram --trace $$d/agent.log --format mermaid --out $$d/trace.mmd > /dev/null; \
+	done
+
+# Benchmarks (bench/): cycle overhead, throughput against the wallet (regtest), discovery at
+# 1k/10k/100k agents, start-up and memory, recording cost; rewrites docs/benchmarks.md.
+# About 5 minutes on 2 cores; `python3 -m bench --only N` runs one part.
+.PHONY: bench
+bench: setup
+	$(PYTHON) -m bench
