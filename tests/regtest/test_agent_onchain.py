@@ -76,8 +76,8 @@ class AgentRun:
 
 
 @pytest.fixture(scope="module")
-def normal_run(network, tmp_path_factory):
-    return AgentRun(network, tmp_path_factory.mktemp("agent")).drive(want=20)
+def normal_run(fresh_outputs, tmp_path_factory):
+    return AgentRun(fresh_outputs, tmp_path_factory.mktemp("agent")).drive(want=20)
 
 
 def test_agent_keeps_running_and_exits_0_on_sigterm(normal_run):
