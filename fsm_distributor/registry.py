@@ -59,6 +59,7 @@ class Agent:
     wallet_address: Optional[str]
     has_wallet: bool
     attributes: dict = field(default_factory=dict, compare=False, hash=False)
+    daemon_rpc_port: Optional[int] = None
 
     @property
     def endpoint(self) -> Optional[tuple[str, int]]:
@@ -79,11 +80,19 @@ class Miner:
     wallet_rpc_port: Optional[int]
     weight: float
     wallet_address: Optional[str]
+    #: The miner's own monerod: where a transaction's fate (pool, chain, gone) is asked.
+    daemon_rpc_port: Optional[int] = None
 
     @property
     def endpoint(self) -> Optional[tuple[str, int]]:
         if self.ip_addr and self.wallet_rpc_port:
             return self.ip_addr, self.wallet_rpc_port
+        return None
+
+    @property
+    def daemon_endpoint(self) -> Optional[tuple[str, int]]:
+        if self.ip_addr and self.daemon_rpc_port:
+            return self.ip_addr, self.daemon_rpc_port
         return None
 
 
@@ -123,7 +132,8 @@ def parse_agents(data: Any) -> tuple[list[Agent], list[str]]:
         address = address.strip() if isinstance(address, str) and address.strip() else None
         ip = entry.get("ip_addr") if isinstance(entry.get("ip_addr"), str) else None
         has_wallet = parse_bool(entry.get("wallet", False)) is True or port is not None or address is not None
-        agents.append(Agent(agent_id, ip, port, address, has_wallet, dict(attributes)))
+        agents.append(Agent(agent_id, ip, port, address, has_wallet, dict(attributes),
+                            _port(entry.get("daemon_rpc_port"))))
     return agents, problems
 
 
@@ -180,7 +190,7 @@ def join_miners(data: Any, agents: list[Agent]) -> tuple[list[Miner], list[str]]
         weight = _weight(entry.get("weight"), repr(agent.id), problems)
         address = entry.get("wallet_address") if isinstance(entry.get("wallet_address"), str) else None
         miners.append(Miner(agent.id, agent.ip_addr, agent.wallet_rpc_port, weight,
-                            address or agent.wallet_address))
+                            address or agent.wallet_address, agent.daemon_rpc_port))
     return miners, problems
 
 

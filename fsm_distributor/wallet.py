@@ -161,6 +161,23 @@ class WalletClient:
         return transfer
 
 
+    def transaction_status(self, tx_hashes: Sequence[str]) -> dict[str, str]:
+        """Ask a *daemon* (monerod's plain /get_transactions) where each tx is: pool, chain or missing."""
+        url = f"http://{self.host}:{self.port}/get_transactions"
+        try:
+            response = self._session.post(url, json={"txs_hashes": list(tx_hashes)}, timeout=self.timeout)
+            body = response.json() if response.status_code == 200 else None
+        except (requests.RequestException, ValueError) as exc:
+            raise WalletUnavailable("get_transactions", f"cannot ask {self.host}:{self.port}: {type(exc).__name__}") from exc
+        if not isinstance(body, dict) or body.get("status") != "OK":
+            raise BadAnswer("get_transactions", f"unexpected answer: {str(body)[:200]}")
+        found = {h: "missing" for h in body.get("missed_tx", []) or []}
+        for tx in body.get("txs", []) or []:
+            if isinstance(tx, dict) and isinstance(tx.get("tx_hash"), str):
+                found[tx["tx_hash"]] = "pool" if tx.get("in_pool") else "chain"
+        return {h: found.get(h, "missing") for h in tx_hashes}
+
+
 class WalletPool:
     """Hands out one `WalletClient` per (host, port), created on first use."""
 

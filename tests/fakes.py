@@ -147,6 +147,18 @@ class FakeWallet:
                 answer.update(type="out", height=height, confirmations=confirmations)
 
 
+class FakeDaemon:
+    """A miner's monerod, as far as verification asks it: where is each transaction?"""
+
+    def __init__(self):
+        self.where: dict[str, str] = {}  # tx_hash -> pool | chain | missing (default pool)
+        self.calls = 0
+
+    def transaction_status(self, tx_hashes):
+        self.calls += 1
+        return {h: self.where.get(h, "pool") for h in tx_hashes}
+
+
 class FakeWallets:
     """The wallet factory: endpoint -> FakeWallet; unknown endpoints are unreachable."""
 
@@ -165,7 +177,7 @@ class FakeWallets:
 
     def all_sent(self) -> list[tuple[FakeWallet, SentTx]]:
         """(sending wallet, transaction) for every transaction any wallet sent."""
-        return [(w, tx) for w in self.by_endpoint.values() for tx in w.sent]
+        return [(w, tx) for w in self.by_endpoint.values() if isinstance(w, FakeWallet) for tx in w.sent]
 
 
 class _Unreachable:
@@ -269,6 +281,7 @@ class World:
     distributor: Distributor
     miners: dict[str, FakeWallet] = field(default_factory=dict)
     users: dict[str, FakeWallet] = field(default_factory=dict)
+    daemons: dict[str, "FakeDaemon"] = field(default_factory=dict)
 
     @property
     def ctx(self):
@@ -322,13 +335,15 @@ def make_world(attributes: Optional[dict[str, str]] = None, *, users: int = 3, s
                            "wallet_address": make_address(agent_id), "attributes": {}}]
     miners_json: list[dict] = []
     world_miners: dict[str, FakeWallet] = {}
+    daemons: dict[str, FakeDaemon] = {}
     world_users: dict[str, FakeWallet] = {}
     for i, weight in enumerate(weights, start=1):
         mid = f"m{i}"
         address = make_address(mid)
         world_miners[mid] = wallets.add(28000 + i, FakeWallet(address, unlocked))
+        daemons[mid] = wallets.add(18000 + i, FakeDaemon())
         agents.append({"id": mid, "ip_addr": "127.0.0.1", "wallet": True, "wallet_rpc_port": 28000 + i,
-                       "attributes": {"is_miner": "true"}})
+                       "daemon_rpc_port": 18000 + i, "attributes": {"is_miner": "true"}})
         miners_json.append({"agent_id": mid, "ip_addr": "127.0.0.1", "weight": weight})
     for i in range(1, users + 1):
         uid = f"u{i}"
@@ -346,7 +361,8 @@ def make_world(attributes: Optional[dict[str, str]] = None, *, users: int = 3, s
     deps = Deps(config=config, agent_id=agent_id, registry=registry, wallets=wallets, ledger=ledger,
                 journal=journal, status=FakeStatus(), clock=clock, rng=np.random.default_rng(seed),
                 log=structlog.get_logger().bind(agent_id=agent_id))
-    world = World(config, wallets, registry, ledger, journal, clock, Distributor(deps), world_miners, world_users)
+    world = World(config, wallets, registry, ledger, journal, clock, Distributor(deps), world_miners, world_users,
+                  daemons)
     if recovered:  # start-up recovery over an empty journal: Recovering -> Idle
         assert world.step().trigger == "recovered"
     return world
