@@ -159,8 +159,16 @@ def _parse(path: Path, data: bytes) -> Any:
 
 
 def _dumps(value: Any, indent: Optional[int]) -> bytes:
-    """ASCII JSON without NaN/Infinity (other agents' parsers reject them)."""
-    return (json.dumps(value, ensure_ascii=True, allow_nan=False, indent=indent) + "\n").encode("ascii")
+    """ASCII JSON without NaN/Infinity (other agents' parsers reject them).
+
+    ``indent=None`` (the default of `SharedDir`) writes compact JSON, which
+    `json` encodes with its C encoder; any indent makes it fall back to the
+    pure-Python encoder, 2-3x slower (docs/benchmarks.md, part 5).
+    Monerosim's readers do not care about whitespace.
+    """
+    separators = (",", ":") if indent is None else None
+    return (json.dumps(value, ensure_ascii=True, allow_nan=False, indent=indent,
+                       separators=separators) + "\n").encode("ascii")
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -180,7 +188,7 @@ class SharedDir:
     """
 
     def __init__(self, path: str | os.PathLike, *, lock_timeout: float = 60.0,
-                 poll_interval: float = 0.05, indent: Optional[int] = 2):
+                 poll_interval: float = 0.05, indent: Optional[int] = None):
         self.path = Path(path)
         self.lock_timeout = lock_timeout
         self.poll_interval = poll_interval

@@ -110,6 +110,30 @@ def test_written_json_is_ascii(sd, tmp_path):
     assert sd.read_json("f.json") == {"name": "Zoë", "emoji": "\U0001F600"}
 
 
+def test_default_output_is_compact_json_from_the_c_encoder(sd, tmp_path, monkeypatch):
+    # indent=None is what keeps `json` on its C encoder; the pure-Python one must not be reached.
+    if json.encoder.c_make_encoder is None:
+        pytest.skip("this Python has no C JSON encoder")
+
+    def python_encoder(*args, **kwargs):
+        raise AssertionError("json fell back to its pure-Python encoder")
+
+    monkeypatch.setattr(json.encoder, "_make_iterencode", python_encoder)
+    value = {"agents": [{"id": "a", "n": [1, 2.5, None, True]}], "s": "Zo\u00eb"}
+    sd.write_json_atomic("f.json", value)
+    sd.append_records(TX, [{"tx_hash": "h", "amount": 1.5}])
+    sd.update_json(TX, lambda cur: cur + [{"tx_hash": "i"}], default=[])
+    assert (tmp_path / "f.json").read_bytes() == b'{"agents":[{"id":"a","n":[1,2.5,null,true]}],"s":"Zo\\u00eb"}\n'
+    assert (tmp_path / TX).read_bytes() == b'[{"tx_hash":"h","amount":1.5},{"tx_hash":"i"}]\n'
+    assert sd.read_json("f.json") == value
+
+
+def test_an_explicit_indent_is_still_honoured(tmp_path):
+    sd = SharedDir(tmp_path, indent=2)
+    sd.write_json_atomic("f.json", {"v": [1]})
+    assert (tmp_path / "f.json").read_text() == '{\n  "v": [\n    1\n  ]\n}\n'
+
+
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
 def test_nan_is_refused_and_nothing_changes(sd, tmp_path, bad):
     sd.append_records(TX, [{"amount": 1.0}])
@@ -514,8 +538,8 @@ def test_cache_returns_the_same_object_until_the_file_changes(sd, tmp_path, monk
     assert again is first and len(calls) == 1
     # Same size, new content: the atomic replace gives a new inode.
     sd.write_json_atomic("agent_registry.json", {"agents": [{"id": "b"}]})
-    assert (tmp_path / "agent_registry.json").stat().st_size == len(json.dumps(
-        {"agents": [{"id": "a"}]}, indent=2)) + 1
+    assert (tmp_path / "agent_registry.json").stat().st_size == len(shared_state._dumps(
+        {"agents": [{"id": "a"}]}, sd.indent))
     new = sd.read_json_cached("agent_registry.json")
     assert new == {"agents": [{"id": "b"}]} and new is not first and len(calls) == 2
 
