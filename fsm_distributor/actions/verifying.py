@@ -19,6 +19,7 @@ def verify(deps: Deps, ctx: Context) -> Outcome:
     now = deps.clock.time()
     due = sorted((at, tx) for tx, at in ctx.verify_due_at.items() if at <= now)[:BATCH]
     changes: dict[str, dict] = {}
+    outcomes: list = []
     refreshed: set[str] = set()
     for _, tx_hash in due:
         intent = ctx.intents.get(tx_hash)
@@ -38,20 +39,23 @@ def verify(deps: Deps, ctx: Context) -> Outcome:
         advance(deps, ctx, intent, status, updated_at=now, note=why, **fields)
         ctx.verify_due_at.pop(tx_hash, None)
         changes[tx_hash] = {"status": status, **fields}
-        recipients = [r for r, _, _ in intent.destinations]
-        if status == CONFIRMED:
-            deps.log.info("tx_confirmed", message=f"Transaction {tx_hash} confirmed at height {fields['height']} "
-                          f"({fields['confirmations']} confirmations)", tx_hash=tx_hash, **fields)
-        else:
-            ctx.failed += 1
-            deps.log.error("tx_verification_failed", message=f"Transaction {tx_hash} failed on chain ({why}); "
-                           f"recipients {recipients} are eligible again", tx_hash=tx_hash, recipients=recipients)
-    if changes:
+        outcomes.append((intent, status, fields, why))
+    if changes:  # written before the events are logged: a reader of the log finds them on disk
         try:
             deps.ledger.update(changes)
         except (SharedStateError, OSError) as exc:
             deps.log.error("ledger_update_failed", message=f"Could not write statuses to transactions.json "
                            f"({exc}); the journal has them")
+    for intent, status, fields, why in outcomes:
+        if status == CONFIRMED:
+            deps.log.info("tx_confirmed", message=f"Transaction {intent.tx_hash} confirmed at height "
+                          f"{fields['height']} ({fields['confirmations']} confirmations)",
+                          tx_hash=intent.tx_hash, **fields)
+        else:
+            ctx.failed += 1
+            deps.log.error("tx_verification_failed", message=f"Transaction {intent.tx_hash} failed on chain "
+                           f"({why}); recipients {intent.recipients} are eligible again",
+                           tx_hash=intent.tx_hash, recipients=intent.recipients)
     return Outcome("verified")
 
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 import random
 import signal
-import sys
 import time
 
 import pytest
 
 from fsm_distributor.cli import CRASH_ENV
-from fsm_distributor.sandbox import AgentProcess, agent_command, agent_env, parse_line, read_records
+from fsm_distributor.sandbox import read_records
 
+from .agent import Agent
 from .conftest import MINERS
 
 pytestmark = pytest.mark.regtest
@@ -37,46 +37,17 @@ def net(fresh_outputs):
     return fresh_outputs
 
 
-def start_agent(net, workdir, attrs, env_extra=None) -> AgentProcess:
-    env = agent_env(net.shared_dir, 4242)
-    env.update(env_extra or {})
-    agent = AgentProcess(agent_command(AGENT, net.shared_dir, attrs, python=sys.executable), env,
-                         workdir / "agent.log", workdir)
-    agent.start()
-    return agent
-
-
-def wait_exit(agent: AgentProcess, timeout: float = 60) -> int:
-    deadline = time.monotonic() + timeout
-    while agent.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if agent.poll() is None:
-        agent.stop()
-        raise AssertionError("the agent did not kill itself at the crash point")
-    return agent.poll()
-
-
-def settle(net, workdir) -> list[dict]:
-    """Run the agent without faults until it idles with nothing open, then stop it; its log lines."""
-    agent = start_agent(net, workdir, {**BASE, "transaction_frequency": "3600"})
-    seen: list[dict] = []
-    deadline = time.monotonic() + 90
+def settle(net, workdir) -> Agent:
+    """Run the agent without faults until it idles with nothing open, then stop it."""
+    agent = Agent(net, workdir, AGENT, {**BASE, "transaction_frequency": "3600"}, seed=4242)
     try:
-        while time.monotonic() < deadline:
-            while not agent.lines.empty():
-                obj = parse_line(agent.lines.get_nowait())
-                if obj:
-                    seen.append(obj)
-            # keep_waiting after the first cycle: recovery and one new payment are done
-            if any(e.get("trigger") == "keep_waiting" for e in seen):
-                break
-            assert agent.poll() is None, "the agent exited on its own"
-            time.sleep(0.05)
-        else:
-            raise AssertionError("the agent never settled: " + str([e.get("message") for e in seen[-8:]]))
+        # keep_waiting after the first cycle: recovery and one new payment are done
+        assert agent.until(lambda: agent.events("transition") and
+                           any(e.get("trigger") == "keep_waiting" for e in agent.events("transition")), 90), \
+            f"the agent never settled: {agent.tail()}"
     finally:
         assert agent.stop() == 0
-    return seen
+    return agent
 
 
 def mine_records(net) -> list[dict]:
@@ -122,16 +93,16 @@ def assert_exactly_once(net) -> None:
 @pytest.mark.parametrize("phase", PHASES)
 def test_sigkill_at_each_phase_then_restart_pays_once_and_records_once(net, tmp_path, phase):
     before = set(outgoing(net))
-    agent = start_agent(net, tmp_path, {**BASE, "transaction_frequency": "0"}, {CRASH_ENV: phase})
-    assert wait_exit(agent) == -signal.SIGKILL
+    agent = Agent(net, tmp_path, AGENT, {**BASE, "transaction_frequency": "0"}, seed=4242, env={CRASH_ENV: phase})
+    assert agent.exit_status() == -signal.SIGKILL
     crashed = journal(net)
     if phase == "after_build":
         assert set(outgoing(net)) == before, "a build alone must pay nobody"
     else:
         assert [i["status"] for i in crashed if i["status"] in ("built", "relayed")], "the crash left it open"
-    log = settle(net, tmp_path)
+    settled = settle(net, tmp_path)
     if phase != "after_build":
-        assert any(e.get("event") == "recovering_intent" for e in log)
+        assert settled.events("recovering_intent")
     assert_exactly_once(net)
     net.mine(1)
 
@@ -140,12 +111,9 @@ def test_twenty_random_sigkills_never_pay_twice_nor_lose_a_record(net, tmp_path)
     rng = random.Random(20261125)
     kills = 0
     for _ in range(20):
-        agent = start_agent(net, tmp_path, {**BASE, "transaction_frequency": "0"})
+        agent = Agent(net, tmp_path, AGENT, {**BASE, "transaction_frequency": "0"}, seed=4242)
         time.sleep(rng.uniform(0.5, 1.8))  # start-up takes ~0.3-0.7 s; then a payment every ~0.4 s
-        if agent.poll() is None:
-            agent.process.send_signal(signal.SIGKILL)
-            kills += 1
-        agent.process.wait(10)
+        kills += agent.sigkill()
         if rng.random() < 0.3:
             net.mine(1)
     assert kills == 20

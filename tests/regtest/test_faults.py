@@ -8,12 +8,9 @@ miner meanwhile, and come back to this one once it can pay.
 
 from __future__ import annotations
 
-import sys
-import time
-
 import pytest
 
-from fsm_distributor.sandbox import AgentProcess, agent_command, agent_env, parse_line, read_records
+from .agent import Agent
 
 pytestmark = pytest.mark.regtest
 
@@ -21,40 +18,6 @@ XMR = 10**12
 BASE = {"min_transaction_amount": "0.1", "max_transaction_amount": "0.3", "transaction_priority": "1",
         "max_retries": "3", "balance_check_interval": "1", "verification_interval": "600",
         "initial_funding": "false", "transaction_frequency": "0.2"}
-
-
-class Run:
-    """One agent process; `until(pred)` reads its log and records until pred() or a timeout."""
-
-    def __init__(self, net, workdir, agent_id, attrs):
-        self.net, self.agent_id = net, agent_id
-        self.log: list[dict] = []
-        self.agent = AgentProcess(agent_command(agent_id, net.shared_dir, {**BASE, **attrs}, python=sys.executable),
-                                  agent_env(net.shared_dir, 99), workdir / f"{agent_id}.log", workdir)
-        self.agent.start()
-
-    @property
-    def records(self) -> list[dict]:
-        return [r for r in read_records(self.net.shared_dir) if r.get("distributor_id") == self.agent_id]
-
-    def events(self, name: str) -> list[dict]:
-        return [e for e in self.log if e.get("event") == name]
-
-    def until(self, predicate, timeout: float = 60.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            while not self.agent.lines.empty():
-                obj = parse_line(self.agent.lines.get_nowait())
-                if obj:
-                    self.log.append(obj)
-            assert self.agent.poll() is None, "the agent exited on its own"
-            if predicate():
-                return True
-            time.sleep(0.05)
-        return False
-
-    def stop(self) -> int:
-        return self.agent.stop()
 
 
 @pytest.fixture(scope="module")
@@ -68,10 +31,10 @@ def test_recipient_wallet_down_is_skipped_and_the_cycle_goes_on(net, tmp_path):
     assert len(hidden) == 3
     for uid in hidden:
         net.stop_wallet(uid)
-    run = Run(net, tmp_path, "skipper", {"recipient_selection": "round_robin"})
+    run = Agent(net, tmp_path, "skipper", {**BASE, "recipient_selection": "round_robin"})
     try:
         # round robin in registry order reaches the three early on
-        assert run.until(lambda: len(run.records) >= 12), [e.get("message") for e in run.log[-5:]]
+        assert run.until(lambda: len(run.records) >= 12), run.tail()
         assert not {r["recipient_id"] for r in run.records} & set(hidden)
         skipped = {e.get("recipient") for e in run.events("recipient_unreachable")}
         assert set(hidden) <= skipped, "each unreachable recipient was tried and skipped"
@@ -101,7 +64,7 @@ def exhaust(net, miner: str) -> None:
 def test_balance_strategy_picks_the_miner_with_the_highest_unlocked_balance(net, tmp_path):
     give_outputs(net, "miner002")
     exhaust(net, "miner001")  # miner001 has the larger weight (60) but nothing unlocked now
-    run = Run(net, tmp_path, "balancer", {"miner_selection_strategy": "balance"})
+    run = Agent(net, tmp_path, "balancer", {**BASE, "miner_selection_strategy": "balance"})
     try:
         assert run.until(lambda: len(run.records) >= 5)
     finally:
@@ -114,7 +77,7 @@ def test_balance_strategy_picks_the_miner_with_the_highest_unlocked_balance(net,
 def test_miner_out_of_unlocked_outputs_is_avoided_then_used_again(net, tmp_path):
     give_outputs(net, "miner002")
     exhaust(net, "miner001")
-    run = Run(net, tmp_path, "weigher", {"miner_selection_strategy": "weighted"})
+    run = Agent(net, tmp_path, "weigher", {**BASE, "miner_selection_strategy": "weighted"})
     try:
         assert run.until(lambda: len(run.records) >= 6)
         assert {r["sender_id"] for r in run.records} == {"miner002"}, "the other miner pays meanwhile"

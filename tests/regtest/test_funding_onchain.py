@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import json
 import signal
-import sys
 import time
 from collections import Counter
 
 import pytest
 
 from fsm_distributor.cli import CRASH_ENV
-from fsm_distributor.sandbox import AgentProcess, agent_command, agent_env, parse_line, read_records
+from fsm_distributor.sandbox import read_records
 
+from .agent import Agent
 from .conftest import MINERS, USERS
 
 pytestmark = pytest.mark.regtest
@@ -34,35 +34,18 @@ def net(fresh_outputs):
     return fresh_outputs
 
 
-def funded_users(net):
-    """The registry's can_receive_distributions agents: the 30 users (miners receive too by default)."""
-    return [n for n in net.nodes.values() if n.attributes.get("can_receive_distributions") == "true"]
+def run_until(net, workdir, agent_id, event, *, env=None, timeout=120.0):
+    """Start the agent; return (seconds from spawn to `event` or None, its log, exit status).
 
-
-def run_until(net, workdir, agent_id, event, *, env_extra=None, timeout=120.0):
-    """Start the agent; return (seconds from spawn to `event`, log objects, exit status)."""
-    env = agent_env(net.shared_dir, 777)
-    env.update(env_extra or {})
-    agent = AgentProcess(agent_command(agent_id, net.shared_dir, FUNDING, python=sys.executable), env,
-                         workdir / f"{agent_id}.log", workdir)
-    started = time.monotonic()
-    agent.start()
-    log: list[dict] = []
-    elapsed = None
+    The agent is stopped (SIGTERM) once `event` is logged, or found dead (the crash hook).
+    """
+    agent = Agent(net, workdir, agent_id, FUNDING, seed=777, env=env)
     try:
-        while time.monotonic() - started < timeout:
-            while not agent.lines.empty():
-                obj = parse_line(agent.lines.get_nowait())
-                if obj:
-                    log.append(obj)
-                    if obj.get("event") == event and elapsed is None:
-                        elapsed = time.monotonic() - started
-            if elapsed is not None or agent.poll() is not None:
-                break
-            time.sleep(0.02)
+        seen = agent.until(lambda: agent.events(event), timeout, may_exit=True)
+        elapsed = time.monotonic() - agent.started if seen else None
     finally:
-        status = agent.poll() if agent.poll() is not None else agent.stop()
-    return elapsed, log, status
+        status = agent.process.poll() if agent.process.poll() is not None else agent.stop()
+    return elapsed, agent.log, status
 
 
 def received_outputs(net) -> dict[str, Counter]:
@@ -109,7 +92,7 @@ def test_thirty_users_funded_once_in_five_transactions_within_seconds(net, tmp_p
 
 def test_sigkill_mid_funding_then_restart_funds_everyone_exactly_once(net, tmp_path):
     before = received_outputs(net)
-    _, _, status = run_until(net, tmp_path, "funder2", "never", env_extra={CRASH_ENV: "after_relay:2"})
+    _, _, status = run_until(net, tmp_path, "funder2", "never", env={CRASH_ENV: "after_relay:2"})
     assert status == -signal.SIGKILL
     partial = {r["recipient_id"] for r in records_of(net, "funder2")}
     assert len(partial) < USERS
@@ -129,33 +112,15 @@ def test_locked_coins_wait_then_funding_completes_after_unlock(net, tmp_path):
     # no block now: each block would also unlock a 60-block-old coinbase output
     net.refresh(miners)
     assert all(net.wallet(m).get_balance().unlocked == 0 for m in miners)
-    env = agent_env(net.shared_dir, 5)
-    agent = AgentProcess(agent_command("funder3", net.shared_dir, FUNDING, python=sys.executable),
-                         env, tmp_path / "agent.log", tmp_path)
-    agent.start()
-    log: list[dict] = []
-
-    def read_for(seconds, until=None):
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            while not agent.lines.empty():
-                obj = parse_line(agent.lines.get_nowait())
-                if obj:
-                    log.append(obj)
-            if until and any(e.get("event") == until for e in log):
-                return
-            time.sleep(0.05)
-
+    agent = Agent(net, tmp_path, "funder3", FUNDING, seed=5)
     try:
-        read_for(6)
-        waits = [e for e in log if e.get("event") == "balance_low"]
+        agent.until(lambda: False, timeout=6)
+        waits = agent.events("balance_low")
         assert waits and "locked" in waits[0]["message"], "the log says why it waits"
-        transitions = [e for e in log if e.get("event") == "transition"]
-        assert len(transitions) < 6 * 12, "waiting is not a busy loop (balance_check_interval 1 s)"
-        assert not records_of(net, "funder3")
+        assert len(agent.events("transition")) < 6 * 12, "waiting is not a busy loop (balance_check_interval 1 s)"
+        assert not agent.records
         net.mine(11)  # change unlocks after 10 blocks; the agent refreshes before judging
-        read_for(60, until="initial_funding_complete")
-        assert any(e.get("event") == "initial_funding_complete" for e in log)
-        assert len(records_of(net, "funder3")) == USERS
+        agent.wait_for("initial_funding_complete", timeout=60)
+        assert len(agent.records) == USERS
     finally:
         assert agent.stop() == 0

@@ -10,14 +10,14 @@ agent must still find out, from the miner's daemon, that it failed.
 from __future__ import annotations
 
 import json
-import sys
 import time
 
 import pytest
 import requests
 
-from fsm_distributor.sandbox import AgentProcess, agent_command, agent_env, parse_line, read_records
+from fsm_distributor.sandbox import read_records
 
+from .agent import Agent
 from .conftest import MINERS
 
 pytestmark = pytest.mark.regtest
@@ -32,49 +32,31 @@ def net(fresh_outputs):
     return fresh_outputs
 
 
-class Agent:
-    def __init__(self, net, workdir, agent_id):
-        self.net, self.id, self.log = net, agent_id, []
-        self.process = AgentProcess(agent_command(agent_id, net.shared_dir, ATTRS, python=sys.executable),
-                                    agent_env(net.shared_dir, 31), workdir / f"{agent_id}.log", workdir)
-        self.process.start()
+def record(net, tx_hash: str) -> dict:
+    return next(r for r in read_records(net.shared_dir) if r["tx_hash"] == tx_hash)
 
-    def wait_for(self, event: str, timeout: float = 45.0) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            while not self.process.lines.empty():
-                obj = parse_line(self.process.lines.get_nowait())
-                if obj:
-                    self.log.append(obj)
-                    if obj.get("event") == event:
-                        return obj
-            assert self.process.poll() is None, "the agent exited on its own"
-            time.sleep(0.05)
-        raise AssertionError(f"no {event} in {timeout}s: {[e.get('message') for e in self.log[-6:]]}")
 
-    def record(self, tx_hash: str) -> dict:
-        return next(r for r in read_records(self.net.shared_dir) if r["tx_hash"] == tx_hash)
-
-    def intent(self, tx_hash: str) -> dict:
-        journal = json.loads((self.net.shared_dir / f"{self.id}_distributor_journal.json").read_text())
-        return next(i for i in journal["intents"] if i["tx_hash"] == tx_hash)
+def intent(net, agent_id: str, tx_hash: str) -> dict:
+    journal = json.loads((net.shared_dir / f"{agent_id}_distributor_journal.json").read_text())
+    return next(i for i in journal["intents"] if i["tx_hash"] == tx_hash)
 
 
 def test_a_recorded_transaction_moves_from_pool_to_confirmed(net, tmp_path):
-    agent = Agent(net, tmp_path, "verifier")
+    agent = Agent(net, tmp_path, "verifier", ATTRS, seed=31)
     try:
         tx_hash = agent.wait_for("tx_recorded")["tx_hash"]
-        assert agent.record(tx_hash)["status"] == "relayed"
+        assert record(net, tx_hash)["status"] == "relayed"
         time.sleep(2.5)  # a few verification rounds while it sits in the pool
-        assert agent.intent(tx_hash)["status"] == "recorded"
+        assert intent(net, agent.id, tx_hash)["status"] == "recorded"
         height = net.mine(1)
         confirmed = agent.wait_for("tx_confirmed")
         assert confirmed["tx_hash"] == tx_hash
-        record = agent.record(tx_hash)
-        assert record["status"] == "confirmed" and record["height"] == height - 1 and record["confirmations"] >= 1
-        assert agent.intent(tx_hash)["status"] == "confirmed"
+        confirmed_record = record(net, tx_hash)
+        assert confirmed_record["status"] == "confirmed" and confirmed_record["height"] == height - 1
+        assert confirmed_record["confirmations"] >= 1
+        assert intent(net, agent.id, tx_hash)["status"] == "confirmed"
     finally:
-        assert agent.process.stop() == 0
+        assert agent.stop() == 0
 
 
 def test_a_double_spent_transaction_is_detected_as_failed(net, tmp_path):
@@ -84,7 +66,7 @@ def test_a_double_spent_transaction_is_detected_as_failed(net, tmp_path):
     conflicting = {m: net.wallet(m).call("sweep_all", {"address": net.address(m), "do_not_relay": True,
                                                         "get_tx_hex": True, "ring_size": 16}, timeout=120)
                    for m, _ in MINERS}
-    agent = Agent(net, tmp_path, "victim")
+    agent = Agent(net, tmp_path, "victim", ATTRS, seed=31)
     try:
         sent = agent.wait_for("tx_recorded")
         tx_hash, miner = sent["tx_hash"], sent["miner"]
@@ -95,10 +77,10 @@ def test_a_double_spent_transaction_is_detected_as_failed(net, tmp_path):
         net.mine(1)
         failed = agent.wait_for("tx_verification_failed")
         assert failed["tx_hash"] == tx_hash and "vanished" in failed["message"]
-        assert agent.record(tx_hash)["status"] == "failed"
-        assert agent.intent(tx_hash)["status"] == "failed"
+        assert record(net, tx_hash)["status"] == "failed"
+        assert intent(net, agent.id, tx_hash)["status"] == "failed"
         net.wallet(miner).refresh()
         assert net.wallet(miner).get_transfer_by_txid(tx_hash)["type"] in ("pending", "failed"), \
             "the wallet alone would not have said 'failed' for sure"
     finally:
-        assert agent.process.stop() == 0
+        assert agent.stop() == 0
