@@ -33,15 +33,16 @@ def test_ctrl_c_of_the_sandbox_stops_daemon_wallets_and_agent(tmp_path):
     workdir = tmp_path / "sb"
     sandbox = subprocess.Popen(
         [sys.executable, "-m", "fsm_distributor", "sandbox", "--miners", "1", "--users", "2",
-         "--transactions", "500", "--workdir", str(workdir), "--quiet"],
+         "--transactions", "500", "--coinbase-blocks", "20", "--workdir", str(workdir), "--quiet"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
         agent_log = workdir / "agent.log"
-        while time.monotonic() < deadline and not (agent_log.exists() and b"tx_recorded" in agent_log.read_bytes()):
+        # mid-run: the agent is up and has made its first transitions
+        while time.monotonic() < deadline and not (agent_log.exists() and b'"transition"' in agent_log.read_bytes()):
             assert sandbox.poll() is None, sandbox.stdout.read()
-            time.sleep(0.2)
-        assert agent_log.exists() and b"tx_recorded" in agent_log.read_bytes(), "the agent never paid anyone"
+            time.sleep(0.1)
+        assert agent_log.exists() and b'"agent_started"' in agent_log.read_bytes(), "the agent never started"
         network = json.loads((workdir / "network.json").read_text())
         pids = [network["daemon_pid"]] + [w["pid"] for w in network["wallets"].values()]
         agent_pids = {json.loads(line).get("pid") for line in agent_log.read_text().splitlines()
