@@ -16,8 +16,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 PYTHON="${PYTHON:-python3}"
-if ! "$PYTHON" -c 'import fsm_distributor, transitions, structlog, numpy, requests, Crypto, pytest, hypothesis, pytest_timeout' >/dev/null 2>&1 \
-   || ! command -v fsm-distributor >/dev/null 2>&1; then
+# Installed, with its tools, and installed from *this* checkout (asked from outside it)?
+here="$(pwd -P)"
+installed="$(cd / && "$PYTHON" -c 'import os, fsm_distributor, transitions, structlog, numpy, requests, Crypto, pytest, hypothesis, pytest_timeout
+print(os.path.dirname(os.path.dirname(os.path.realpath(fsm_distributor.__file__))))' 2>/dev/null || true)"
+if [ "$installed" != "$here" ] || ! command -v fsm-distributor >/dev/null 2>&1; then
   echo "bootstrap: installing the package and its test dependencies with pip" >&2
   "$PYTHON" -m pip install -q --disable-pip-version-check -e '.[test,bench]'
 fi
