@@ -287,9 +287,10 @@ def registry_documents(n_agents: int, n_miners: int, *, distributor_id: str = "d
 
 
 def write_registry(shared_dir: Path, agents: dict, miners: dict) -> None:
-    """Written as Monerosim writes them (pretty-printed, replaced atomically)."""
+    """Written as Monerosim writes them (pretty-printed, replaced atomically; the agent's own SharedDir
+    writes compact JSON since R3, so the indent is asked for here)."""
     from fsm_distributor.shared_state import SharedDir
-    shared = SharedDir(shared_dir)
+    shared = SharedDir(shared_dir, indent=2)
     shared.write_json_atomic("agent_registry.json", agents)
     shared.write_json_atomic("miners.json", miners)
 

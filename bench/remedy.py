@@ -1,9 +1,10 @@
 """Prototypes of the recording remedies that part 5 measures (bench only: the agent does not use them).
 
 Today every append to transactions.json (and every journal write) reads the
-whole file, parses it, adds one entry, serialises everything again with
-indent=2 (which makes `json` fall back to its pure-Python encoder), writes a
-temp file, fsyncs and renames it: the cost of one append grows with the file.
+whole file, parses it, adds one entry, serialises everything again (compact,
+with `json`'s C encoder since R3; before, indent=2 put it on the pure-Python
+encoder), writes a temp file, fsyncs and renames it: the cost of one append
+grows with the file.
 
 `byte_append` keeps everything Monerosim's readers and writers rely on (one
 JSON array, Monerosim's `.lock` sidecar, temp file + atomic rename, so a
@@ -54,9 +55,14 @@ def byte_append(shared: SharedDir, name: str, records: list[dict], *, fsync: boo
             while head_end and raw[head_end - 1] in _SPACE:
                 head_end -= 1
             empty = raw[head_end - 1] == ord("[")
-            encoded = ",\n".join(_indent(json.dumps(r, ensure_ascii=True, allow_nan=False, indent=2))
-                                  for r in records).encode("ascii")
-            tail = (b"\n" if empty else b",\n") + encoded + b"\n]\n"
+            if shared.indent is None:  # the agent's format since R3: compact, `[{...},{...}]`
+                encoded = ",".join(json.dumps(r, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+                                   for r in records).encode("ascii")
+                tail = (b"" if empty else b",") + encoded + b"]\n"
+            else:
+                encoded = ",\n".join(_indent(json.dumps(r, ensure_ascii=True, allow_nan=False, indent=shared.indent))
+                                      for r in records).encode("ascii")
+                tail = (b"\n" if empty else b",\n") + encoded + b"\n]\n"
             _replace(shared, name, (memoryview(raw)[:head_end], tail), fsync=fsync)
             return "bytes"
     if fallback is None:

@@ -5,12 +5,25 @@ from __future__ import annotations
 import datetime as dt
 from typing import Optional
 
-from bench.common import REAL_TRANSFER_S, XMR, fmt_s, load_result
+import json
+
+from bench.common import REAL_TRANSFER_S, RESULTS_DIR, XMR, fmt_s, load_result
 
 PARTS = ("b1_cycle", "b2_throughput", "b3_discovery", "b4_startup", "b5_recording")
 TITLES = {"b1_cycle": "1. Overhead per full cycle", "b2_throughput": "2. Throughput against the wallet's limit",
           "b3_discovery": "3. Scale of discovery", "b4_startup": "4. Start-up and memory",
           "b5_recording": "5. Recording cost"}
+
+
+#: Results of the last run before R3-R6 were made (kept for the before/after comparison).
+BEFORE_DIR = RESULTS_DIR / "before_r3_r6"
+
+
+def load_before(part: str) -> Optional[dict]:
+    try:
+        return json.loads((BEFORE_DIR / f"{part}.json").read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _table(headers: list[str], rows: list[list]) -> str:
@@ -128,11 +141,13 @@ def _reason_1b(results) -> str:
             f"`relayed` and `recorded` writes and the ledger append). Their {v['file']['fsync_per_cycle']:.0f} "
             f"fsyncs (temp file and directory) take {fmt_s(fs)} of the median cycle on this disk (fsync latency "
             f"depends on the disk and on other I/O at the time); most of the rest is that each write re-reads, "
-            f"re-parses and re-serialises the whole file, with indent=2, which puts "
-            f"`json` on its pure-Python encoder, so the cost also grows with the history (table 1c). It is "
+            f"re-parses and re-serialises the whole file (compact JSON with `json`'s C encoder since R3, no "
+            f"longer indent=2 and the pure-Python encoder), so the cost still grows with the history (table 1c). "
+            f"It is "
             f"{100 * f / REAL_TRANSFER_S:.1f}% of one real transfer, and part 2 shows the agent keeping pace with "
             f"the raw wallet, so it does not limit a run of this length. Plan: an append-only JSON-lines journal "
-            f"(O(1) per write) and an append to transactions.json that does not re-encode it (R1, R2, R3 below)."
+            f"(O(1) per write) and an append to transactions.json that does not re-encode it (R1, R2 below, still "
+            f"open)."
             + remedy)
 
 
@@ -144,11 +159,9 @@ def _reason_3a(results) -> str:
     top = "; ".join(f"{p['function']} {fmt_s(p['self_s'])} self" for p in prof[:4])
     return (f"Where the time goes at {big['agents']:,} agents: JSON decode {fmt_s(br['JSON decode'])}, "
             f"`parse_agents` {fmt_s(br['parse_agents'])}, `join_miners` {fmt_s(br['join_miners'])}, reading "
-            f"{fmt_s(br['read bytes'])}; the rest is the cyclic garbage collector walking the new objects "
-            f"(with it paused during the parse: {fmt_s(big['cold_gc_off']['median'])})."
+            f"{fmt_s(br['read bytes'])}; the cyclic garbage collector is already paused during the read (R6)."
             + (f" Profile (self time): {top}." if top else "")
-            + " Plan: R6 (pause the collector around `build_snapshot`, a leaner `parse_agents`). "
-              "The unchanged case (3c) stays in microseconds, so this is paid only when the file changed.")
+            + " The unchanged case (3c) stays in microseconds, so this is paid only when the file changed.")
 
 
 def _reason_3b(results) -> str:
@@ -157,24 +170,51 @@ def _reason_3b(results) -> str:
     on = [sizes[i + 1]["cold_cpu"]["min"] / sizes[i]["cold_cpu"]["min"] for i in range(len(sizes) - 1)]
     off = [sizes[i + 1]["cold_gc_off_cpu"]["min"] / sizes[i]["cold_gc_off_cpu"]["min"]
            for i in range(len(sizes) - 1)]
-    return (f"CPU time grows {' / '.join(f'{g:.1f}×' for g in on)} per 10× agents; with the garbage collector "
-            f"paused during the parse {' / '.join(f'{g:.1f}×' for g in off)}. The work per entry is constant "
-            f"(`parse_agents` is one pass); the excess comes from the collector's passes, which walk every "
-            f"container object already alive, so they grow with the heap, and from the fresh memory a big parse "
-            f"has to fault in and that no longer fits the CPU caches. Plan: R6.")
+    return (f"CPU time grows {' / '.join(f'{g:.1f}×' for g in on)} per 10× agents ("
+            f"{' / '.join(f'{g:.1f}×' for g in off)} when the caller pauses the collector as well). Since R6 "
+            f"`RegistryReader.read` pauses the cyclic garbage collector itself, so its passes over the growing "
+            f"heap are gone from both figures; the work per entry is constant (`parse_agents` is one pass), and "
+            f"what is left above linear is the fresh memory a big parse has to fault in and that no longer fits "
+            f"the CPU caches, which is in the measurement noise of a shared machine. Plan: the rest of R6 "
+            f"(cache only the files' key and the Snapshot, not the parsed documents), which mainly saves memory.")
 
 
 def _reason_3d(results) -> str:
     b3 = results["b3_discovery"]
     big = b3["sizes"][-1]
     per = big["cycle"]["per_state_median"]
-    worst = max(per.items(), key=lambda kv: kv[1])
-    return (f"The registry read is cached (3c), but every cycle scans the snapshot: at {big['agents']:,} agents "
-            f"{worst[0]} takes {fmt_s(worst[1])} per cycle (`recipient_selection.eligible` builds the list of "
-            f"every agent with a wallet, then picks one of them), SelectingMiner {fmt_s(per.get('SelectingMiner'))}. "
-            f"That is {100 * big['cycle']['cycles']['median'] / REAL_TRANSFER_S:.1f}% of one real transfer: "
-            f"noticeable, not limiting. Plan: R5 (work out the candidates once per registry change, "
-            f"not once per cycle).")
+    ranked = sorted(per.items(), key=lambda kv: -kv[1])
+    why = {"SelectingMiner": "`miner_selection.candidates` filters every miner of the snapshot and the weighted "
+                             "draw builds an array of their weights",
+           "Discovering": "`discovery.discover` lists the miners that have a wallet endpoint",
+           "SelectingRecipient": "the recipient draw, over a view of the snapshot's agents with a wallet since R5"}
+    parts = "; ".join(f"{name} {fmt_s(t)}" + (f" ({why[name]}, once per cycle)" if name in why else "")
+                      for name, t in ranked[:3])
+    sizes = ", ".join(f"{e['agents']:,}: {fmt_s(e['cycle']['cycles']['median'])}" for e in b3["sizes"])
+    return (f"The registry read is cached (3c) and, since R5, the recipients' candidates are worked out once per "
+            f"registry change (SelectingRecipient {fmt_s(per.get('SelectingRecipient'))} per cycle at "
+            f"{big['agents']:,} agents). The cycle over these files now costs about the same at every registry "
+            f"size ({sizes}; 30 cycles each, so these medians move with the machine's load)." + _vs_1a(results, per)
+            + f" The largest steps at {big['agents']:,} agents: {parts}; the miners' steps still grow with the "
+            f"number of miners. "
+            f"That is {100 * big['cycle']['cycles']['median'] / REAL_TRANSFER_S:.2f}% of one real transfer: "
+            f"not limiting. Plan: R8 (the miners with an endpoint and their weights worked out once per snapshot, "
+            f"as R5 does for recipients).")
+
+
+def _vs_1a(results, per: dict) -> str:
+    """How the steps over real registry files compare with 1a's in-memory doubles."""
+    b1 = results.get("b1_cycle")
+    if not b1:
+        return ""
+    t = b1["variants"]["memory"]["transitions"]
+    pairs = [("Discovering", "Discovering → SelectingMiner (discovered)"),
+             ("SelectingRecipient", "SelectingRecipient → Building (recipient_selected)")]
+    bits = [f"{name} {fmt_s(per.get(name))} against {fmt_s(t[key]['median'])}" for name, key in pairs
+            if name in per and key in t]
+    return (" Against 1a's in-memory doubles, the steps that touch the real files and addresses cost more here "
+            "(a file check of both registries each cycle, full address validation): " + ", ".join(bits) + "."
+            if bits else "")
 
 
 def _reason_4a(results) -> str:
@@ -251,10 +291,19 @@ def detail_1(r: dict) -> str:
     tm = big["memory_transitions"]
     t0 = r["history"][0]["memory_transitions"]
     idle, sel = "Idle → Discovering (wake)", "SelectingMiner → CheckingBalance (miner_selected)"
+    before, before_run = load_before("b1_cycle"), load_before("run")
+    was = ""
+    if before:
+        bt = before["history"][-1]["memory_transitions"]
+        when = _when((before_run or before).get("finished_at"))
+        was = (f" (before R4, in the run of {when}: {fmt_s(bt.get(idle))} and "
+               f"{fmt_s(bt.get(sel))} at H = {before['history'][-1]['history']:,}, when they scanned every intent "
+               f"ever made)")
     out.append(f"\nAt H = {big['history']:,} the in-memory Idle step takes {fmt_s(tm.get(idle))} and "
                f"SelectingMiner {fmt_s(tm.get(sel))} (at H = 0: {fmt_s(t0.get(idle))} and {fmt_s(t0.get(sel))}"
-               "): `Context.open_intents()` and `Context.busy_miners()` scan every intent ever made, once per "
-               "cycle (R4). The file-backed cycle is dominated by the journal and ledger rewrites (part 5).\n")
+               "): since R4 `Context.open_intents()` and `Context.busy_miners()` read an index of the open intents "
+               f"that `Context.put_intent` keeps{was}. The file-backed cycle is dominated by the journal and "
+               "ledger rewrites (part 5; R1, R2).\n")
     return "\n".join(out)
 
 
@@ -372,8 +421,9 @@ def detail_3(r: dict) -> str:
            "process that imported the agent (median of 5 processes; files in the page cache). The breakdown is "
            "measured in one warm process, so it sums to less. Changed = the next read after one agent added its "
            "wallet_address (the previous snapshot still alive, as in the agent). Cycle = one full payment cycle "
-           "of the real machine over these files (zero-latency wallets).\n",
-           _table(["Agents", "MB", "Cold read", "its CPU time", "Cold, GC paused",
+           "of the real machine over these files (zero-latency wallets). Since R6 the reader pauses the garbage "
+           "collector during the read itself; \"Cold, GC paused by the caller too\" checks that this suffices.\n",
+           _table(["Agents", "MB", "Cold read", "its CPU time", "Cold, GC paused by the caller too",
                    "warm process: read / decode / parse_agents / join_miners",
                    "Unchanged", "Changed", "Full cycle", "SelectingRecipient", "Peak RSS (MiB)"], rows)]
     big = r["sizes"][-1]
@@ -425,13 +475,14 @@ def detail_5(r: dict) -> str:
     brows = []
     for e in r["sizes"]:
         b = e["breakdown"]
-        brows.append([f"{e['records']:,}"] + [_ms(b[k]) for k in ("read", "JSON decode", "JSON encode indent=2",
-                                                                   "JSON encode compact", "write", "fsync")])
+        brows.append([f"{e['records']:,}"] + [_ms(b[k]) for k in ("read", "JSON decode", "JSON encode compact",
+                                                                   "JSON encode indent=2", "write", "fsync")])
     big = r["sizes"][-1]
     return "\n".join([
         "### 5. Recording cost\n",
         "One append of one new record to a transactions.json that already holds N records (records as "
-        "`actions.recording.ledger_records` makes them, written by the agent's own SharedDir), and one "
+        "`actions.recording.ledger_records` makes them, written by the agent's own SharedDir: compact JSON since "
+        "R3), and one "
         "`Journal.put` into a journal of N intents (a payment makes three journal writes). Median of "
         "several appends, each after `os.sync()` so that no earlier write's dirty pages are flushed by this "
         "one's fsync.\n",
@@ -441,9 +492,10 @@ def detail_5(r: dict) -> str:
         f"{r['journal_slope']:.2f} for the journal), so recording N transactions costs O(N²) in all: at "
         f"{big['records']:,} records one append takes {fmt_s(big['ledger_append']['median'])}, "
         f"{big['ledger_append']['median'] / REAL_TRANSFER_S:.0f}× one real transfer. Each append takes the "
-        "lock, reads and parses the whole array, adds the record, serialises everything again and writes, "
-        "fsyncs and renames it. Where one append's time goes:\n",
-        _table(["N", "read", "JSON decode", "JSON encode indent=2", "(encode compact)", "write", "fsync"], brows),
+        "lock, reads and parses the whole array, adds the record, serialises everything again (compact, with "
+        "`json`'s C encoder since R3) and writes, fsyncs and renames it. Where one append's time goes:\n",
+        _table(["N", "read", "JSON decode", "JSON encode (compact, as written)", "(indent=2, as before R3)",
+                "write", "fsync"], brows),
         "",
         "**Remedy that keeps Monerosim's readers working** (prototype in `bench/remedy.py`, measured above): "
         "`transactions.json` stays one JSON array, written under Monerosim's `.lock` sidecar through "
@@ -471,12 +523,118 @@ class _Items(list):
         super().append((label, text))
 
 
+def _factor(before, after) -> str:
+    if not isinstance(before, (int, float)) or not isinstance(after, (int, float)) or after <= 0:
+        return ""
+    if 0.95 <= before / after <= 1.05:
+        return "about the same"
+    return f"{before / after:.1f}× less" if before >= after else f"{after / before:.1f}× more"
+
+
+def done_section(results: dict) -> str:
+    """R3-R6, made in the agent after the run kept in bench/results/before_r3_r6/: what changed, before/after."""
+    b1, b3, b5 = (results.get(k) for k in ("b1_cycle", "b3_discovery", "b5_recording"))
+    p1, p3, p5, prun = (load_before(k) for k in ("b1_cycle", "b3_discovery", "b5_recording", "run"))
+    rows = []
+
+    def add(label, what, before, after, fmt=fmt_s):
+        if before is None or after is None:
+            return
+        rows.append([label, what, fmt(before), fmt(after), _factor(before, after)])
+
+    if b5 and p5:
+        big, pbig = b5["sizes"][-1], p5["sizes"][-1]
+        n = f"{big['records']:,}"
+        add("R3", f"JSON encode of transactions.json, {n} records (part 5)", pbig["breakdown"]["JSON encode indent=2"],
+            big["breakdown"]["JSON encode compact"])
+        add("R3", f"`TransactionLedger.append`, {n} records (5b)", pbig["ledger_append"]["median"],
+            big["ledger_append"]["median"])
+        add("R3", f"`Journal.put`, {n} intents (part 5)", pbig["journal_put"]["median"], big["journal_put"]["median"])
+        add("R3", f"transactions.json size, {n} records (MB)", pbig["file_mb"], big["file_mb"], lambda x: f"{x:.1f}")
+    if b1 and p1:
+        add("R3", "Full cycle, file-backed journal + ledger, median (1b)", p1["variants"]["file"]["cycles"]["median"],
+            b1["variants"]["file"]["cycles"]["median"])
+        h, ph = b1["history"][-1], p1["history"][-1]
+        add("R3", f"Full cycle, file-backed, after {h['history']:,} payments (1c)", ph["file"]["median"],
+            h["file"]["median"])
+        add("R4", f"Full cycle, in-memory, after {h['history']:,} payments (1c)", ph["memory"]["median"],
+            h["memory"]["median"])
+        h0, ph0 = b1["history"][0], p1["history"][0]
+        add("R4", f"the same ÷ the in-memory cycle at H = {h0['history']} (same run)",
+            ph["memory"]["median"] / ph0["memory"]["median"], h["memory"]["median"] / h0["memory"]["median"],
+            lambda x: f"{x:.2f}×")
+        for key, name in (("Idle → Discovering (wake)", "Idle step"),
+                          ("SelectingMiner → CheckingBalance (miner_selected)", "SelectingMiner step")):
+            add("R4", f"{name}, in-memory, after {h['history']:,} payments (1c)", ph["memory_transitions"].get(key),
+                h["memory_transitions"].get(key))
+    if b3 and p3:
+        big, pbig = b3["sizes"][-1], p3["sizes"][-1]
+        n = f"{big['agents']:,}"
+        add("R5", f"SelectingRecipient step, {n} agents (part 3)", pbig["cycle"]["per_state_median"].get("SelectingRecipient"),
+            big["cycle"]["per_state_median"].get("SelectingRecipient"))
+        add("R5", f"Full cycle, {n} agents in the registry (3d)", pbig["cycle"]["cycles"]["median"],
+            big["cycle"]["cycles"]["median"])
+        add("R6", f"Cold read, {n} agents (3a)", pbig["cold"]["median"], big["cold"]["median"])
+        add("R6", "its CPU time (3a)", pbig["cold_cpu"]["median"], big["cold_cpu"]["median"])
+        add("R6", f"Re-read after one entry changed, {n} agents (part 3)", pbig["changed"], big["changed"])
+        add("R6", f"Peak RSS after reading {n} agents (MiB, part 3)", pbig["rss_peak_kib"] / 1024,
+            big["rss_peak_kib"] / 1024, lambda x: f"{x:.0f}")
+        if pbig.get("heap") and big.get("heap"):
+            add("R6", f"Snapshot of {n} agents in memory (MiB, tracemalloc; attributes no longer copied)",
+                pbig["heap"]["snapshot_mib"], big["heap"]["snapshot_mib"], lambda x: f"{x:.0f}")
+        add("R6", f"`parse_agents`, warm process, {n} agents (part 3)", pbig["breakdown"]["parse_agents"],
+            big["breakdown"]["parse_agents"])
+        sizes, psizes = b3["sizes"], p3["sizes"]
+        if len(sizes) == len(psizes) == 3:
+            g = lambda ss: " / ".join(f"{ss[i + 1]['cold_cpu']['min'] / ss[i]['cold_cpu']['min']:.1f}×"
+                                      for i in range(len(ss) - 1))
+            rows.append(["R6", "Cold read CPU growth per 10× agents (3b)", g(psizes), g(sizes), ""])
+    what = [
+        ("R3", "`fsm_distributor/shared_state.py`, `_dumps`: `SharedDir` writes compact JSON by default "
+               "(`indent=None`, separators without spaces), so `json` uses its C encoder; still ASCII-only and "
+               "without NaN/Infinity. An explicit `indent` is still honoured."),
+        ("R4", "`fsm_distributor/context.py`: `Context.put_intent`/`load_intents` are the only writers of "
+               "`ctx.intents` (used by `actions/intents.advance`, `actions/journaling.write_intent` and "
+               "`actions/recovering._load`) and keep an index of the open intents in journal order; "
+               "`open_intents()`/`busy_miners()` read it (O(open intents)). `Context.paid_recipients(purpose)` "
+               "caches `journal.paid_recipients` until `ctx.intents` changes (PlanningBatch and the funding status "
+               "used to scan every intent on each call)."),
+        ("R5", "`fsm_distributor/registry.py`: `Snapshot` works out once, on first use, the agents with a wallet, "
+               "their positions and the agents that receive distributions (`cached_property`; a Snapshot only "
+               "changes when the files do). `recipient_selection.eligible` returns `registry.WalletAgents`, a "
+               "view that skips the few excluded ids (O(excluded) per cycle; the random draw and the round-robin "
+               "cursor give the same agent as the old list, tested item by item), and `batch_planning.fundable` "
+               "filters `Snapshot.receivers`."),
+        ("R6", "`fsm_distributor/registry.py`: `RegistryReader.read` and `build_snapshot` pause the cyclic garbage "
+               "collector (re-enabled in a `finally`, only if it was enabled); `parse_agents` keeps the entry's "
+               "own `attributes` dict (the cached documents are never mutated) and `_port` takes integers "
+               "without the `str()` round trip. The collector's first pass over the new objects comes when it is "
+               "re-enabled and is part of the measured read (`contextlib` `__exit__` in the profile of part 3); the "
+               "older generations' passes come later, as for any long-lived data."),
+    ]
+    when = _when(prun.get("finished_at")) if prun else "?"
+    load = ""
+    if prun:
+        la, le = prun["machine"].get("loadavg", [0])[0], prun.get("loadavg_end", [0])[0]
+        load = f", 1-minute load average {la:.1f} at the start and {le:.1f} at the end"
+    out = ["## Changes made since the previous run (R3–R6)\n",
+           "The bench touches no source file; after the run of " + when + " (its results are kept in "
+           "`bench/results/before_r3_r6/`" + load + ") these recommendations of that run were made in the "
+           "agent, behaviour unchanged (same decisions for the same seed; the unit tests check each change "
+           "against the code it replaced):\n",
+           "\n".join(f"- **{label}.** {text}" for label, text in what), ""]
+    if rows:
+        out += ["Before = that run, after = this run: two runs on a shared machine, so read the factors, not the "
+                "last digit.\n",
+                _table(["Change", "Figure", f"Before ({when})", "After (this run)", "Change"], rows), ""]
+    return "\n".join(out) + "\n"
+
+
 def recommendations(results: dict) -> str:
     b1, b3, b5, b4 = (results.get(k) for k in ("b1_cycle", "b3_discovery", "b5_recording", "b4_startup"))
     items = _Items()
     if b5:
         big = b5["sizes"][-1]
-        enc = big["breakdown"]
         items.append("R1", f"**`fsm_distributor/journal.py`, `Journal.put`/`load`**: an append-only JSON-lines journal "
                      f"(append one line + fsync per status change; compact it in `load`, i.e. in Recovering). "
                      f"O(1) per write: {fmt_s(big['jsonl_journal_put']['median'])} vs "
@@ -485,37 +643,15 @@ def recommendations(results: dict) -> str:
                      f"`bench/remedy.py::byte_append` (same lock, temp file and rename; full parse only when the "
                      f"tx_hash is already in the file). {fmt_s(big['byte_append']['median'])} vs "
                      f"{fmt_s(big['ledger_append']['median'])} at {big['records']:,} records.")
-        items.append("R3", f"**`fsm_distributor/shared_state.py`, `_dumps`**: write compact JSON (indent=None) for the "
-                     f"journal and transactions.json: `json` only uses its C encoder without indent "
-                     f"({fmt_s(enc['JSON encode compact'])} vs {fmt_s(enc['JSON encode indent=2'])} at "
-                     f"{big['records']:,} records). Monerosim's readers do not care about whitespace.")
-    if b1:
-        h = b1["history"][-1]
-        items.append("R4", f"**`fsm_distributor/context.py`, `Context.open_intents`/`busy_miners`** (called by "
-                     f"`actions/idle.idle` and `actions/miner_selection.candidates`): both scan every intent ever "
-                     f"made, once per cycle, because `ctx.intents` keeps them all "
-                     f"({fmt_s(h['memory']['median'])} per cycle at {h['history']:,} past payments vs "
-                     f"{fmt_s(b1['history'][0]['memory']['median'])} at 0). Keep the open and busy sets up to date "
-                     f"where intents change status (`actions/intents.advance`, `actions/journaling.write_intent`), "
-                     f"or drop confirmed and failed intents from `ctx.intents` (the journal keeps them).")
     if b3:
         big = b3["sizes"][-1]
-        per = big["cycle"]["per_state_median"]
-        items.append("R5", f"**`fsm_distributor/actions/recipient_selection.py`, `eligible`/`_next_after`, and "
-                     f"`actions/batch_planning.fundable`**: they rebuild lists (and `_next_after` an index dict) over "
-                     f"all agents every cycle: SelectingRecipient {fmt_s(per.get('SelectingRecipient'))} at "
-                     f"{big['agents']:,} agents. Compute the candidates (agents with a wallet; fundable ones; "
-                     f"registry order) once per snapshot, e.g. as cached fields of `registry.Snapshot`, and draw a "
-                     f"random index, skipping the few excluded ones.")
         heap = big.get("heap") or {}
-        items.append("R6", f"**`fsm_distributor/registry.py`, `RegistryReader.read`/`build_snapshot`/`parse_agents`**: "
-                     f"pause the cyclic GC around `build_snapshot` (`gc.disable()`/`gc.enable()` in a `finally`; "
-                     f"cold read at {big['agents']:,} agents {fmt_s(big['cold_gc_off']['median'])} instead of "
-                     f"{fmt_s(big['cold']['median'])}); in `parse_agents`, skip the `dict(attributes)` copy and the "
-                     f"`str()` round trip of `_port` for integer ports; and keep only the (ino, size, mtime) key and "
-                     f"the Snapshot as the cache instead of the parsed documents"
+        items.append("R6 (rest)", "**`fsm_distributor/registry.py`, `RegistryReader`**: keep only the (ino, size, "
+                     f"mtime) key and the Snapshot as the cache instead of the parsed documents"
                      + (f" (they hold {heap.get('documents_mib', 0):.0f} MiB at {big['agents']:,} agents, the "
-                        f"Snapshot {heap.get('snapshot_mib', 0):.0f} MiB)" if heap else "") + ".")
+                        f"Snapshot {heap.get('snapshot_mib', 0):.0f} MiB)" if heap else "")
+                     + "; this needs `SharedDir.read_json_cached` to report \"unchanged\" without keeping the "
+                       "document (today the reader detects a change by the identity of the cached document).")
     if b4:
         share = dict(b4["imports"]["top"]).get("numpy", 0) / b4["imports"]["total_us"]
         within = "within target today" if b4["start_to_first_transition"]["median"] <= 0.5 else "over target"
@@ -524,10 +660,18 @@ def recommendations(results: dict) -> str:
                      f"`random.Random(seed)` from the standard library would remove it (a behaviour change: the "
                      f"draws for a given SIMULATION_SEED would differ). `requests` could be imported on the first "
                      f"wallet call, which only moves its cost past the first transition.")
+    if b3:
+        big = b3["sizes"][-1]
+        per = big["cycle"]["per_state_median"]
+        items.append("R8", f"**`fsm_distributor/actions/miner_selection.py` `candidates` and "
+                     f"`actions/discovery.discover`**: the miners with a wallet endpoint (and their weights) worked "
+                     f"out once per snapshot, as R5 does for recipients: SelectingMiner takes "
+                     f"{fmt_s(per.get('SelectingMiner'))} and Discovering {fmt_s(per.get('Discovering'))} per cycle "
+                     f"with {big['miners']:,} miners among {big['agents']:,} agents.")
     if not items:
         return ""
-    return ("## Recommended code changes\n\nNot made here (the bench touches no source file); each with the figure "
-            "that motivates it, from this run.\n\n"
+    return ("## Recommended code changes (still open)\n\nNot made yet; each with the figure that motivates it, "
+            "from this run. R1 and R2 are the plan for the file-backed cycle (1b).\n\n"
             + "\n".join(f"- **{label}.** {text}" for label, text in items) + "\n")
 
 
@@ -543,6 +687,7 @@ def render() -> str:
         machine_section(run),
         headline(results, run),
         missed_section(results),
+        done_section(results),
         recommendations(results),
         "## Details\n",
     ]

@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional, Protocol, Sequence
 import numpy as np
 
 from fsm_distributor.config import Config
-from fsm_distributor.journal import Intent
+from fsm_distributor.journal import BUILT, OPEN, Intent, paid_recipients
 from fsm_distributor.registry import Agent, Miner, Snapshot
 from fsm_distributor.rpc_errors import WalletError
 from fsm_distributor.wallet import Balance, Transfer
@@ -108,6 +108,7 @@ class Context:
     address_cache: dict[str, str] = field(default_factory=dict)
     round_robin_last: Optional[str] = None
     #: Mirror of the journal (only this agent writes it): every intent by tx_hash.
+    #: Change it only through `put_intent`/`load_intents`, which keep the indexes below right.
     intents: dict[str, Intent] = field(default_factory=dict)
     journal_loaded: bool = False
     #: When open intents (built, relayed) should be tried again, and when to verify each recorded one.
@@ -144,13 +145,58 @@ class Context:
     built: Optional[Transfer] = None
     #: The intent the Journaling/Relaying/Recording states are working on.
     intent: Optional[Intent] = None
+    # -- indexes over `intents` (kept by put_intent/load_intents) -------------
+    #: The open intents (built, relayed), in the order of `intents`.
+    _open: dict[str, Intent] = field(default_factory=dict, init=False, repr=False, compare=False)
+    #: Bumped on every change of `intents`; keys `_paid`.
+    _intents_version: int = field(default=0, init=False, repr=False, compare=False)
+    _paid: dict[str, tuple[int, dict[str, str]]] = field(default_factory=dict, init=False, repr=False,
+                                                         compare=False)
+
+    def put_intent(self, intent: Intent) -> None:
+        """Add or replace one intent (by tx_hash) and keep the open index in step.
+
+        Cost O(1), except when a closed intent is opened again (no action does
+        that today), which rebuilds the index to keep the order of `intents`.
+        """
+        tx_hash = intent.tx_hash
+        known = tx_hash in self.intents
+        self.intents[tx_hash] = intent
+        self._intents_version += 1
+        if intent.status not in OPEN:
+            self._open.pop(tx_hash, None)
+        elif not known or tx_hash in self._open:
+            # New keys go last in both dicts; a known key keeps its place in both.
+            self._open[tx_hash] = intent
+        else:
+            self._reindex()
+
+    def load_intents(self, intents: dict[str, Intent]) -> None:
+        """Replace every intent (the journal as loaded by Recovering)."""
+        self.intents = intents
+        self._intents_version += 1
+        self._reindex()
+
+    def _reindex(self) -> None:
+        self._open = {h: i for h, i in self.intents.items() if i.status in OPEN}
 
     def open_intents(self) -> list[Intent]:
-        return [i for i in self.intents.values() if i.status in ("built", "relayed")]
+        """Intents that are built or relayed, in journal order (O(open intents), not O(all))."""
+        return list(self._open.values())
 
     def busy_miners(self) -> set[str]:
         """Miners with an unrelayed build: a second build would pick the same inputs."""
-        return {i.miner for i in self.intents.values() if i.status == "built"}
+        return {i.miner for i in self._open.values() if i.status == BUILT}
+
+    def paid_recipients(self, purpose: str) -> dict[str, str]:
+        """`journal.paid_recipients(self.intents, purpose)`, computed again only after `intents`
+        changed.  The dict is shared between calls: do not mutate it."""
+        hit = self._paid.get(purpose)
+        if hit is not None and hit[0] == self._intents_version:
+            return hit[1]
+        paid = paid_recipients(self.intents, purpose)
+        self._paid[purpose] = (self._intents_version, paid)
+        return paid
 
     @property
     def batch(self) -> bool:

@@ -8,10 +8,14 @@ An agent's identity is its `id`: in a local network all agents share one IP.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
+from bisect import bisect_right
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from functools import cached_property
+from typing import Any, Iterator, Optional
 
 from fsm_distributor.shared_state import InvalidJSONError, SharedDir, TruncatedJSONError
 
@@ -40,13 +44,37 @@ def parse_bool(value: Any) -> Optional[bool]:
 
 
 def _port(value: Any) -> Optional[int]:
-    if isinstance(value, bool):
+    if type(value) is int:  # the common case (JSON numbers), without the str() round trip
+        port = value
+    elif isinstance(value, bool):
         return None
-    try:
-        port = int(str(value).strip())
-    except (TypeError, ValueError):
-        return None
+    else:
+        try:
+            port = int(str(value).strip())
+        except (TypeError, ValueError):
+            return None
     return port if 0 < port < 65536 else None
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a registry is parsed.
+
+    A big parse allocates hundreds of thousands of containers, none of them
+    garbage; each collection it triggers walks every container alive, so the
+    collector's passes grow with the heap (docs/benchmarks.md, table 3b).
+    Reference counting still frees everything; the collector runs again
+    afterwards.  Only re-enabled if it was enabled (nesting, callers' own
+    gc.disable()).
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 @dataclass(frozen=True)
@@ -58,6 +86,8 @@ class Agent:
     wallet_rpc_port: Optional[int]
     wallet_address: Optional[str]
     has_wallet: bool
+    #: The registry entry's own dict, not a copy (the parsed documents are cached and never
+    #: mutated): read it, never change it.
     attributes: dict = field(default_factory=dict, compare=False, hash=False)
     daemon_rpc_port: Optional[int] = None
 
@@ -98,9 +128,88 @@ class Miner:
 
 @dataclass(frozen=True)
 class Snapshot:
+    """One read of the registries.  Immutable: `RegistryReader` returns the same
+    object while the files are unchanged, so what is derived from it below is
+    worked out once per registry change (on first use), not once per cycle."""
+
     agents: tuple[Agent, ...]
     miners: tuple[Miner, ...]
     problems: tuple[str, ...] = ()
+
+    @cached_property
+    def with_wallet(self) -> tuple[Agent, ...]:
+        """Agents with a wallet, in registry order (the recipients' universe)."""
+        return tuple(a for a in self.agents if a.has_wallet)
+
+    @cached_property
+    def wallet_index(self) -> dict[str, int]:
+        """Agent id -> its index in `with_wallet`."""
+        return {a.id: i for i, a in enumerate(self.with_wallet)}
+
+    @cached_property
+    def registry_index(self) -> dict[str, int]:
+        """Agent id -> its index in `agents` (registry order)."""
+        return {a.id: i for i, a in enumerate(self.agents)}
+
+    @cached_property
+    def wallet_registry_positions(self) -> tuple[int, ...]:
+        """The registry index of each agent of `with_wallet` (ascending, for bisect)."""
+        index = self.registry_index
+        return tuple(index[a.id] for a in self.with_wallet)
+
+    @cached_property
+    def receivers(self) -> tuple[Agent, ...]:
+        """Agents with a wallet and the `can_receive_distributions` flag, in registry order."""
+        return tuple(a for a in self.with_wallet if a.flag("can_receive_distributions"))
+
+
+class WalletAgents:
+    """`snapshot.with_wallet` without the `excluded` ids, as a sequence, without building it.
+
+    Per cycle only the few excluded ids are looked up (this agent, the
+    selected miner, recipients skipped this cycle): O(excluded) instead of
+    O(agents), with the same items in the same order as the filtered list.
+    """
+
+    def __init__(self, snapshot: Snapshot, excluded: set[str]):
+        self._agents = snapshot.with_wallet
+        self._positions = snapshot.wallet_registry_positions
+        index = snapshot.wallet_index
+        self._registry_index = snapshot.registry_index
+        self._excluded = excluded
+        #: Indexes in `with_wallet` that are excluded, ascending.
+        self._skip = sorted(index[i] for i in excluded if i in index)
+
+    def __len__(self) -> int:
+        return len(self._agents) - len(self._skip)
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
+
+    def __getitem__(self, k: int) -> Agent:
+        """The k-th agent of the filtered list (0 <= k < len)."""
+        if not 0 <= k < len(self):
+            raise IndexError(k)
+        for position in self._skip:
+            if position > k:
+                break
+            k += 1
+        return self._agents[k]
+
+    def __iter__(self) -> Iterator[Agent]:
+        excluded = self._excluded
+        return (a for a in self._agents if a.id not in excluded)
+
+    def first_after(self, agent_id: Optional[str]) -> Agent:
+        """The first agent after `agent_id` in registry order, wrapping to the first one
+        (from the start if `agent_id` is None or not in the registry).  Needs len > 0."""
+        last = self._registry_index.get(agent_id, -1) if agent_id is not None else -1
+        start = bisect_right(self._positions, last)
+        agents, excluded = self._agents, self._excluded
+        for k in range(start, len(agents)):
+            if agents[k].id not in excluded:
+                return agents[k]
+        return self[0]
 
 
 def parse_agents(data: Any) -> tuple[list[Agent], list[str]]:
@@ -123,7 +232,9 @@ def parse_agents(data: Any) -> tuple[list[Agent], list[str]]:
             problems.append(f"{AGENT_REGISTRY}: duplicate id {agent_id!r} at entry {index}; later entry skipped")
             continue
         seen.add(agent_id)
-        attributes = entry.get("attributes") if isinstance(entry.get("attributes"), dict) else {}
+        attributes = entry.get("attributes")
+        if not isinstance(attributes, dict):
+            attributes = {}
         raw_port = entry.get("wallet_rpc_port")
         port = _port(raw_port)
         if raw_port is not None and port is None:
@@ -132,7 +243,9 @@ def parse_agents(data: Any) -> tuple[list[Agent], list[str]]:
         address = address.strip() if isinstance(address, str) and address.strip() else None
         ip = entry.get("ip_addr") if isinstance(entry.get("ip_addr"), str) else None
         has_wallet = parse_bool(entry.get("wallet", False)) is True or port is not None or address is not None
-        agents.append(Agent(agent_id, ip, port, address, has_wallet, dict(attributes),
+        # No copy of `attributes`: it is the parsed document's own dict, which nothing mutates
+        # (RegistryReader's cache hands the same document out again; see read_json_cached).
+        agents.append(Agent(agent_id, ip, port, address, has_wallet, attributes,
                             _port(entry.get("daemon_rpc_port"))))
     return agents, problems
 
@@ -195,9 +308,10 @@ def join_miners(data: Any, agents: list[Agent]) -> tuple[list[Miner], list[str]]
 
 
 def build_snapshot(agent_data: Any, miner_data: Any) -> Snapshot:
-    agents, problems = parse_agents(agent_data)
-    miners, miner_problems = join_miners(miner_data, agents)
-    return Snapshot(tuple(agents), tuple(miners), tuple(problems + miner_problems))
+    with _gc_paused():
+        agents, problems = parse_agents(agent_data)
+        miners, miner_problems = join_miners(miner_data, agents)
+        return Snapshot(tuple(agents), tuple(miners), tuple(problems + miner_problems))
 
 
 class RegistryReader:
@@ -236,16 +350,21 @@ class RegistryReader:
         return value
 
     def read(self) -> tuple[Snapshot, bool]:
-        """The current snapshot and whether it differs from the previous read."""
-        agent_data = self._load(AGENT_REGISTRY)
-        miner_data = self._load(MINERS_REGISTRY)
-        last = self._last_inputs
-        # The cached loader returns the very same objects while the files are unchanged.
-        if self._last is not None and last and last[0] is agent_data and last[1] is miner_data:
-            return self._last, False
-        snapshot = build_snapshot(agent_data, miner_data)
-        self._last_inputs, self._last = (agent_data, miner_data), snapshot
-        return snapshot, True
+        """The current snapshot and whether it differs from the previous read.
+
+        The garbage collector is paused while the files are decoded and the
+        snapshot built (see `_gc_paused`).
+        """
+        with _gc_paused():
+            agent_data = self._load(AGENT_REGISTRY)
+            miner_data = self._load(MINERS_REGISTRY)
+            last = self._last_inputs
+            # The cached loader returns the very same objects while the files are unchanged.
+            if self._last is not None and last and last[0] is agent_data and last[1] is miner_data:
+                return self._last, False
+            snapshot = build_snapshot(agent_data, miner_data)
+            self._last_inputs, self._last = (agent_data, miner_data), snapshot
+            return snapshot, True
 
     def info_address(self, agent_id: str) -> Optional[str]:
         """The address an agent published in {id}_user_info.json or {id}_miner_info.json."""

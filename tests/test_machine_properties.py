@@ -129,6 +129,12 @@ class DistributorMachine(RuleBasedStateMachine):
             assert tx.destinations == [(record["recipient_address"], record["amount_atomic"])]
 
     @invariant()
+    def intent_indexes_match_a_full_scan(self):
+        ctx = self.world.ctx
+        assert ctx.open_intents() == [i for i in ctx.intents.values() if i.status in ("built", "relayed")]
+        assert ctx.busy_miners() == {i.miner for i in ctx.intents.values() if i.status == "built"}
+
+    @invariant()
     def never_stopped_on_its_own(self):
         assert not self.world.distributor.stopped
 

@@ -531,3 +531,89 @@ def test_info_files_are_looked_up_by_id_not_ip(shared):
     reader = RegistryReader(shared)
     assert (reader.info_address("a"), reader.info_address("b")) == (ADDR_A, ADDR_B)
     assert os.path.exists(shared.path_of("a_user_info.json"))
+
+
+# ---------------------------------------------------------------- speed-ups that must not change anything
+
+
+def old_port(value):
+    """`_port` before its fast path for ints (the reference)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        port = int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return port if 0 < port < 65536 else None
+
+
+@pytest.mark.parametrize("value", [28082, 1, 65535, 0, -1, 65536, 10**30, True, False, 8080.0, 8080.5,
+                                   "28082", " 28082\n", "8080.0", "0x50", "80_80", "", None, [], {}, "abc"])
+def test_port_fast_path_gives_what_the_str_round_trip_gave(value):
+    from fsm_distributor.registry import _port
+    assert _port(value) == old_port(value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(json_values)
+def test_port_matches_the_reference_for_any_json_value(value):
+    from fsm_distributor.registry import _port
+    assert _port(value) == old_port(value)
+
+
+def test_agent_attributes_are_the_documents_own_dict_and_reading_mutates_nothing(shared):
+    import copy
+    write_registries(shared, [agent("miner001", attributes={"is_miner": "true"}),
+                              agent("user001", attributes={"can_receive_distributions": "yes"}),
+                              agent("user002", attributes=["not", "a", "dict"])],
+                     [{"agent_id": "miner001", "weight": 1}])
+    reader = RegistryReader(shared)
+    snap, _ = reader.read()
+    document = shared.read_json_cached(AGENT_REGISTRY)  # the cached parse the reader used
+    before = copy.deepcopy(document)
+    # Not copied (R6): safe because the cached document is never mutated by anyone.
+    assert snap.agents[0].attributes is document["agents"][0]["attributes"]
+    assert snap.agents[2].attributes == {}
+    assert [a.flag("can_receive_distributions") for a in snap.agents] == [False, True, False]
+    assert [a.id for a in snap.receivers] == ["user001"]
+    reader.read()
+    assert document == before
+
+
+def test_build_snapshot_pauses_the_garbage_collector_and_restores_it(monkeypatch):
+    import gc
+
+    from fsm_distributor import registry as registry_module
+    seen = []
+    real_parse = registry_module.parse_agents
+    monkeypatch.setattr(registry_module, "parse_agents", lambda data: seen.append(gc.isenabled()) or real_parse(data))
+    assert gc.isenabled()
+    build_snapshot({"agents": [agent("a")]}, {"miners": []})
+    assert seen == [False] and gc.isenabled()
+    # Also when the registry is unusable.
+    with pytest.raises(RegistryError):
+        build_snapshot({"agents": None}, {"miners": []})
+    assert gc.isenabled()
+    # A caller that paused it itself keeps it paused.
+    gc.disable()
+    try:
+        build_snapshot({"agents": [agent("a")]}, {"miners": []})
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_reader_pauses_the_collector_while_decoding_too(shared, monkeypatch):
+    import gc
+
+    from fsm_distributor import shared_state
+    write_registries(shared, [agent("miner001")], [{"agent_id": "miner001", "weight": 1}])
+    seen = []
+    real_parse = shared_state._parse
+    monkeypatch.setattr(shared_state, "_parse", lambda p, d: seen.append(gc.isenabled()) or real_parse(p, d))
+    RegistryReader(shared).read()
+    assert seen == [False, False] and gc.isenabled()
+    shared.path_of(AGENT_REGISTRY).write_bytes(b'{"agents": [')
+    with pytest.raises(TruncatedJSONError):
+        RegistryReader(shared).read()
+    assert gc.isenabled()

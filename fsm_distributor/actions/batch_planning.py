@@ -6,7 +6,7 @@ from fsm_distributor import funding
 from fsm_distributor.actions.recipient_selection import resolve_address
 from fsm_distributor.amounts import format_xmr
 from fsm_distributor.context import Context, Deps, Outcome
-from fsm_distributor.journal import BUILT, paid_recipients
+from fsm_distributor.journal import BUILT
 from fsm_distributor.registry import Agent
 from fsm_distributor.shared_state import SharedStateError
 
@@ -14,17 +14,18 @@ INITIAL, CYCLE = "initial_funding", "funding_cycle"
 
 
 def fundable(deps: Deps, ctx: Context) -> list[Agent]:
-    """Agents marked can_receive_distributions that have a wallet, other than this agent."""
-    agents = ctx.snapshot.agents if ctx.snapshot else ()
-    return [a for a in agents if a.has_wallet and a.id != deps.agent_id and a.flag("can_receive_distributions")]
+    """Agents marked can_receive_distributions that have a wallet, other than this agent
+    (registry order; the snapshot works the list out once per registry change)."""
+    agents = ctx.snapshot.receivers if ctx.snapshot else ()
+    return [a for a in agents if a.id != deps.agent_id]
 
 
 def plan_batch(deps: Deps, ctx: Context) -> Outcome:
     cfg = deps.config
     miner = ctx.miner
     assert miner is not None, "PlanningBatch without a miner"
-    paid = paid_recipients(ctx.intents, INITIAL)
-    pending = {r for i in ctx.intents.values() if i.status == BUILT for r in i.recipients}
+    paid = ctx.paid_recipients(INITIAL)
+    pending = {r for i in ctx.open_intents() if i.status == BUILT for r in i.recipients}
     everyone = fundable(deps, ctx)
     if ctx.purpose == INITIAL:
         todo = [a for a in everyone if a.id not in paid and a.id not in ctx.permanently_failed]
@@ -90,7 +91,7 @@ def _resolve(deps: Deps, ctx: Context, candidates: list[Agent], room: int) -> li
 def finish_initial_funding(deps: Deps, ctx: Context, *, completed: bool, timed_out: bool = False) -> None:
     ctx.funding_done = True
     ctx.next_funding_at = deps.clock.time() + deps.config.funding_cycle_interval
-    paid = paid_recipients(ctx.intents, INITIAL)
+    paid = ctx.paid_recipients(INITIAL)
     write_funding_status(deps, ctx, completed=completed, timed_out=timed_out)
     deps.log.info("initial_funding_complete" if completed else "initial_funding_abandoned",
                   message=f"Initial funding {'complete' if completed else 'stopped waiting'}: {len(paid)} funded, "
@@ -100,7 +101,7 @@ def finish_initial_funding(deps: Deps, ctx: Context, *, completed: bool, timed_o
 def write_funding_status(deps: Deps, ctx: Context, *, completed: bool = False, timed_out: bool = False) -> None:
     """Monerosim's progress file, derived from the journal (which stays the source of truth)."""
     failed = {r for i in ctx.intents.values() if i.purpose == INITIAL and i.status == "failed" for r in i.recipients}
-    paid = paid_recipients(ctx.intents, INITIAL)
+    paid = ctx.paid_recipients(INITIAL)
     doc = funding.status_document(funded=paid, failed=failed - set(paid), permanently_failed=ctx.permanently_failed,
                                   completed=completed, timed_out=timed_out, timestamp=deps.clock.time())
     try:

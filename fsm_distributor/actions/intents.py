@@ -23,5 +23,5 @@ def advance(deps: Deps, ctx: Context, intent: Intent, status: str, **changes) ->
         updated = replace(intent, status=status, **{"tx_metadata": metadata, **changes})
         deps.log.error("journal_write_failed", message=f"Could not write {status} for {intent.tx_hash} to the "
                        f"journal ({exc}); continuing, recovery is idempotent", tx_hash=intent.tx_hash)
-    ctx.intents[intent.tx_hash] = updated
+    ctx.put_intent(updated)
     return updated

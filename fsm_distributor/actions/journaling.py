@@ -26,7 +26,7 @@ def write_intent(deps: Deps, ctx: Context) -> Outcome:
         deps.log.error("journal_failed", message=f"Failed to send transaction: cannot write the journal "
                        f"({exc}); the build is dropped, nothing was paid; retrying in {wait:g}s")
         return Outcome("journal_failed", delay=wait)
-    ctx.intents[intent.tx_hash] = intent
+    ctx.put_intent(intent)
     ctx.intent = intent
     structlog.contextvars.bind_contextvars(tx_hash=intent.tx_hash)
     deps.checkpoint("after_journal")

@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import structlog
 
 from fsm_distributor.address import InvalidAddress, validate_address
 from fsm_distributor.context import Context, Deps, Outcome
-from fsm_distributor.registry import Agent
+from fsm_distributor.registry import Agent, WalletAgents
 from fsm_distributor.rpc_errors import WalletError
 from fsm_distributor.shared_state import SharedStateError
 
 
-def eligible(deps: Deps, ctx: Context) -> list[Agent]:
-    """Agents with a wallet, other than this agent and the selected miner, not skipped this cycle."""
+def eligible(deps: Deps, ctx: Context) -> Sequence[Agent]:
+    """Agents with a wallet, other than this agent and the selected miner, not skipped this cycle.
+
+    In registry order.  A view over the snapshot's agents with a wallet (worked
+    out once per registry change) that skips the excluded ids: O(excluded) per
+    cycle, not O(agents).
+    """
     snapshot = ctx.snapshot
     if snapshot is None or ctx.miner is None:
-        return []
+        return ()
     excluded = {deps.agent_id, ctx.miner.agent_id} | ctx.excluded_recipients
-    return [a for a in snapshot.agents if a.has_wallet and a.id not in excluded]
+    return WalletAgents(snapshot, excluded)
 
 
 def select_recipient(deps: Deps, ctx: Context) -> Outcome:
@@ -40,22 +45,19 @@ def select_recipient(deps: Deps, ctx: Context) -> Outcome:
     return Outcome("recipient_selected")
 
 
-def _pick(deps: Deps, ctx: Context, pool: list[Agent]) -> Agent:
+def _pick(deps: Deps, ctx: Context, pool: WalletAgents) -> Agent:
     if deps.config.recipient_strategy == "round_robin":
         return _next_after(ctx, pool)
     return pool[int(deps.rng.integers(len(pool)))]
 
 
-def _next_after(ctx: Context, pool: list[Agent]) -> Agent:
+def _next_after(ctx: Context, pool: WalletAgents) -> Agent:
     """The first eligible agent after the last one served, in registry order, wrapping.
 
     A cursor on the agent id (not an index) keeps the rotation fair when
     agents join, leave or are skipped.
     """
-    order = {a.id: i for i, a in enumerate(ctx.snapshot.agents)} if ctx.snapshot else {}
-    last = order.get(ctx.round_robin_last, -1) if ctx.round_robin_last is not None else -1
-    after = [a for a in pool if order.get(a.id, -1) > last]
-    chosen = after[0] if after else pool[0]
+    chosen = pool.first_after(ctx.round_robin_last)
     ctx.round_robin_last = chosen.id
     return chosen
 

@@ -38,7 +38,7 @@ def _load(deps: Deps, ctx: Context) -> None:
         intents, problems = {}, []
     for problem in problems:
         deps.log.error("journal_problem", message=problem)
-    ctx.intents = intents
+    ctx.load_intents(intents)
     ctx.journal_loaded = True
     now = deps.clock.time()
     for tx_hash, intent in intents.items():
