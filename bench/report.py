@@ -647,7 +647,7 @@ def recommendations(results: dict) -> str:
         big = b3["sizes"][-1]
         heap = big.get("heap") or {}
         items.append("R6 (rest)", "**`fsm_distributor/registry.py`, `RegistryReader`**: keep only the (ino, size, "
-                     f"mtime) key and the Snapshot as the cache instead of the parsed documents"
+                     "mtime) key and the Snapshot as the cache instead of the parsed documents"
                      + (f" (they hold {heap.get('documents_mib', 0):.0f} MiB at {big['agents']:,} agents, the "
                         f"Snapshot {heap.get('snapshot_mib', 0):.0f} MiB)" if heap else "")
                      + "; this needs `SharedDir.read_json_cached` to report \"unchanged\" without keeping the "
