@@ -55,8 +55,9 @@ def network(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def fresh_outputs(network):
-    """Mine blocks so the miners hold many unlocked coinbase outputs (each send spends ~2,
-    and change stays locked for 10 blocks); the wallets see them after a refresh."""
-    network.mine(90)
+    """60 new unlocked coinbase outputs for the miners, by weight (each send spends ~2, and change
+    stays locked for 10 blocks): their blocks, then 60 more to a user so those unlock."""
+    network.mine(60)
+    network.mine(60, to_agent=network.users[-1].id)
     network.refresh([m for m, _ in MINERS])
     return network

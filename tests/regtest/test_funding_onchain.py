@@ -120,7 +120,12 @@ def test_locked_coins_wait_then_funding_completes_after_unlock(net, tmp_path):
         assert len(agent.events("transition")) < 6 * 12, "waiting is not a busy loop (balance_check_interval 1 s)"
         assert not agent.records
         net.mine(11)  # change unlocks after 10 blocks; the agent refreshes before judging
-        agent.wait_for("initial_funding_complete", timeout=60)
+        # Big sweeps may need more than one block to be mined: a block every 2 s until done.
+        for _ in range(20):
+            if agent.until(lambda: agent.events("initial_funding_complete"), timeout=2):
+                break
+            net.mine(1)
+        assert agent.events("initial_funding_complete"), agent.tail()
         assert len(agent.records) == USERS
     finally:
         assert agent.stop() == 0
