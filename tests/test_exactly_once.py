@@ -100,6 +100,7 @@ def test_wallet_down_during_recovery_keeps_the_intent_open_and_the_miner_busy():
     assert world.step().trigger == "recover"
     world.steps_until("Idle")
     assert [r["tx_hash"] for r in world.ledger.records] == [intent.tx_hash]
+    assert world.ctx.relay_failures == {}, "the back-off count of a relayed intent is dropped"
 
 
 def test_journal_write_failure_drops_the_build_and_pays_nothing():

@@ -60,6 +60,7 @@ def _start_cycle(deps: Deps, ctx: Context, purpose: str) -> None:
         # Until the batch succeeds, look again after balance_check_interval (Monerosim's rule);
         # Recording moves this forward (initial funding: at once; cycles: the cycle interval).
         ctx.next_funding_at = deps.clock.time() + cfg.balance_check_interval
+        # CheckingBalance asks for amount + fee_reserve: one recipient's outputs + the batch reserve.
         amount = funding.cost_per_recipient(cfg) + funding.batch_fee_reserve(cfg) - cfg.fee_reserve
     ctx.new_cycle(amount, purpose)
     structlog.contextvars.clear_contextvars()

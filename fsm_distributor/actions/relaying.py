@@ -36,6 +36,7 @@ def relay(deps: Deps, ctx: Context) -> Outcome:
     ctx.sent += 1
     ctx.last_success_at = now
     ctx.recovery_due_at = 0.0
+    ctx.relay_failures.pop(intent.tx_hash, None)
     if len(intent.destinations) == 1:
         recipient_id, _address, amount = intent.destinations[0]
         deps.log.info("tx_sent", message=f"Transaction sent successfully: {intent.tx_hash} (Sent transaction: "
@@ -75,6 +76,7 @@ def _defer(deps: Deps, ctx: Context, intent: Intent, exc: WalletError) -> Outcom
 
 def _close_failed(deps: Deps, ctx: Context, intent: Intent, why: str) -> None:
     ctx.failed += 1
+    ctx.relay_failures.pop(intent.tx_hash, None)
     advance(deps, ctx, intent, FAILED, updated_at=deps.clock.time(), note=why)
     deps.log.error("tx_failed", message=f"Failed to send transaction {intent.tx_hash}: {why}; nothing was paid",
                    tx_hash=intent.tx_hash)
