@@ -22,6 +22,7 @@ import numpy as np
 from fsm_distributor import logs
 from fsm_distributor.config import Config, ConfigError, load_config
 from fsm_distributor.context import Deps, SystemClock, no_checkpoint
+from fsm_distributor.daemon import DaemonPool
 from fsm_distributor.journal import Journal
 from fsm_distributor.ledger import StatusFiles, TransactionLedger
 from fsm_distributor.machine import Distributor
@@ -114,6 +115,7 @@ def build_agent(args: argparse.Namespace, environ: dict) -> tuple[Distributor, C
         agent_id=args.id,
         registry=RegistryReader(shared),
         wallets=wallets,
+        daemons=DaemonPool(),
         ledger=TransactionLedger(shared, args.id),
         journal=Journal(shared, args.id),
         status=StatusFiles(shared),
@@ -182,6 +184,7 @@ def run_agent(argv: Sequence[str], environ: Optional[dict] = None) -> int:
     log.info("agent_stopped", message=f"Distributor {args.id} stopped", sent=ctx.sent,
              recorded=ctx.recorded, failed=ctx.failed, open_intents=len(ctx.open_intents()))
     wallets.close()
+    distributor.deps.daemons.close()
     return 0
 
 

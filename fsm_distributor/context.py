@@ -15,10 +15,12 @@ from typing import Any, Callable, Optional, Protocol, Sequence
 import numpy as np
 
 from fsm_distributor.config import Config
-from fsm_distributor.journal import BUILT, OPEN, Intent, paid_recipients
+from fsm_distributor.daemon import KeyImage, Location
+from fsm_distributor.journal import BUILT, OPEN, Intent, Loaded, paid_recipients
+from fsm_distributor.ledger import LedgerWrite
 from fsm_distributor.registry import Agent, Miner, Snapshot
 from fsm_distributor.rpc_errors import WalletError
-from fsm_distributor.wallet import Balance, Transfer
+from fsm_distributor.wallet import Balance, Outgoing, Transfer
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,15 @@ class Wallet(Protocol):
                  do_not_relay: bool = False) -> Transfer: ...
     def relay_tx(self, tx_metadata: str) -> str: ...
     def get_transfer_by_txid(self, txid: str) -> dict: ...
+    def get_transfers(self) -> list[Outgoing]: ...
+
+
+class Daemon(Protocol):
+    """A miner's monerod, asked where transactions are (see daemon.DaemonClient)."""
+
+    def locate(self, tx_hashes: Sequence[str]) -> dict[str, Location]: ...
+    def key_images_spent(self, key_images: Sequence[str]) -> list[KeyImage]: ...
+    def height(self) -> int: ...
 
 
 class Registry(Protocol):
@@ -61,17 +72,21 @@ class Registry(Protocol):
 
 
 class Ledger(Protocol):
-    def append(self, records: list[dict]) -> Optional[str]: ...
-    def update(self, changes: dict[str, dict]) -> None: ...
+    def read(self) -> list[dict]: ...
+    def append(self, records: list[dict]) -> LedgerWrite: ...
+    def update(self, changes: dict[str, dict]) -> LedgerWrite: ...
 
 
 class StatusWriter(Protocol):
+    def read(self, name: str) -> Optional[dict]: ...
     def write(self, name: str, document: dict) -> None: ...
 
 
 class JournalStore(Protocol):
-    def load(self) -> tuple[dict[str, Intent], list[str]]: ...
+    def load(self) -> Loaded: ...
     def put(self, intent: Intent) -> None: ...
+    def put_many(self, intents: list[Intent]) -> None: ...
+    def adopt_funded(self, funded: dict[str, str]) -> None: ...
     def advance(self, intent: Intent, status: str, **changes: Any) -> Intent: ...
 
 
@@ -85,6 +100,7 @@ class Deps:
     agent_id: str
     registry: Registry
     wallets: Callable[[str, int], Wallet]
+    daemons: Callable[[str, int], Daemon]
     ledger: Ledger
     journal: JournalStore
     status: StatusWriter
@@ -101,6 +117,8 @@ class Context:
     # -- across cycles --------------------------------------------------------
     last_success_at: Optional[float] = None
     snapshot: Optional[Snapshot] = None
+    #: A registry change read outside Discovering, whose problems Discovering has yet to log.
+    registry_unreported: bool = False
     cooldown_until: dict[str, float] = field(default_factory=dict)
     miner_failures: dict[str, int] = field(default_factory=dict)
     needs_refresh: set[str] = field(default_factory=set)
@@ -114,8 +132,17 @@ class Context:
     #: When open intents (built, relayed) should be tried again, and when to verify each recorded one.
     recovery_due_at: float = 0.0
     verify_due_at: dict[str, float] = field(default_factory=dict)
-    verify_misses: dict[str, int] = field(default_factory=dict)
+    #: Daemon height at which each unconfirmed transaction was first found neither in the pool nor in a block.
+    missing_since: dict[str, int] = field(default_factory=dict)
+    #: Failed intents whose verdict could still be wrong (see verifying.WATCHED): when to look again.
+    watch_due_at: dict[str, float] = field(default_factory=dict)
     relay_failures: dict[str, int] = field(default_factory=dict)
+    #: The address each miner's wallet-rpc served when first asked (Building), by miner id.
+    sender_addresses: dict[str, str] = field(default_factory=dict)
+    #: (miner, address) pairs already reported as a changed wallet.
+    changed_wallets: set[tuple[str, str]] = field(default_factory=set)
+    #: Recipients counted as funded without an intent of ours (a rebuilt journal): recipient -> tx_hash.
+    adopted_funded: dict[str, str] = field(default_factory=dict)
     # -- funding (Monerosim's distributor) --------------------------------------
     funding_done: bool = False
     funding_started_at: Optional[float] = None
@@ -171,9 +198,10 @@ class Context:
         else:
             self._reindex()
 
-    def load_intents(self, intents: dict[str, Intent]) -> None:
+    def load_intents(self, intents: dict[str, Intent], adopted_funded: Optional[dict[str, str]] = None) -> None:
         """Replace every intent (the journal as loaded by Recovering)."""
         self.intents = intents
+        self.adopted_funded = dict(adopted_funded or {})
         self._intents_version += 1
         self._reindex()
 
@@ -195,6 +223,8 @@ class Context:
         if hit is not None and hit[0] == self._intents_version:
             return hit[1]
         paid = paid_recipients(self.intents, purpose)
+        if purpose == "initial_funding" and self.adopted_funded:
+            paid = {**self.adopted_funded, **paid}
         self._paid[purpose] = (self._intents_version, paid)
         return paid
 

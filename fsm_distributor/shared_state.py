@@ -97,6 +97,8 @@ class WriteResult:
     written: bool = True
     quarantined_to: Optional[Path] = None
     problem: Optional[str] = None
+    #: How many whole elements of an unusable JSON array were kept (``update_json(salvage=True)``).
+    salvaged: int = 0
 
     @property
     def quarantined(self) -> bool:
@@ -156,6 +158,35 @@ def _parse(path: Path, data: bytes) -> Any:
         raise InvalidJSONError(path, f"is not valid JSON: {where}") from None
     except (ValueError, RecursionError) as e:
         raise InvalidJSONError(path, f"is not valid JSON: {e}") from None
+
+
+def salvage_array(data: bytes) -> list:
+    """The complete leading elements of a damaged JSON array (truncated, or garbage after some
+    elements); [] when not even the opening bracket can be read."""
+    try:
+        text = data.decode("utf-8", errors="replace")
+    except Exception:  # pragma: no cover - decode with errors="replace" does not raise
+        return []
+    decoder = json.JSONDecoder(parse_constant=_reject_constant)
+    pos = len(text) - len(text.lstrip())
+    if not text.startswith("[", pos):
+        return []
+    pos += 1
+    items: list = []
+    while True:
+        while pos < len(text) and text[pos] in " \t\r\n":
+            pos += 1
+        try:
+            value, end = decoder.raw_decode(text, pos)
+        except (ValueError, RecursionError):
+            return items
+        rest = text[end:].lstrip()
+        # A number or literal at the very end may have been cut short; anything else is complete.
+        if rest or isinstance(value, (dict, list, str)):
+            items.append(value)
+        if not rest or rest[0] != ",":
+            return items
+        pos = len(text) - len(rest) + 1
 
 
 def _dumps(value: Any, indent: Optional[int]) -> bytes:
@@ -285,14 +316,19 @@ class SharedDir:
         return WriteResult(self.path_of(name), value)
 
     def update_json(self, name: str, fn: Callable[[Any], Any], default: Any = None,
-                    expected_type: type | tuple[type, ...] | None = None) -> WriteResult:
+                    expected_type: type | tuple[type, ...] | None = None,
+                    check: Optional[Callable[[Any], Optional[str]]] = None,
+                    salvage: bool = False) -> WriteResult:
         """Locked read-modify-write: store ``fn(current)``.
 
         ``current`` is a deep copy of ``default`` when the file is missing, or
-        when it is unusable (empty, invalid, or not an ``expected_type``): then
-        the old bytes are quarantined first (see `WriteResult`).  If ``fn``
-        raises, or its result is not JSON (NaN, sets, ...), nothing changes.
-        ``fn`` must not write the same file (it would wait for itself).
+        when it is unusable (empty, invalid, not an ``expected_type``, or what
+        ``check`` calls a problem): then the old bytes are quarantined first
+        (see `WriteResult`).  If ``fn`` raises, or its result is not JSON (NaN,
+        sets, ...), nothing changes.  ``fn`` must not write the same file (it
+        would wait for itself).  With ``salvage``, the complete leading elements
+        of an unusable JSON array are kept in ``current`` (another writer's
+        truncation loses only what it cut).
         """
         path = self.path_of(name)
         with self.locked(name):
@@ -307,14 +343,38 @@ class SharedDir:
                 else:
                     if expected_type is not None and not isinstance(current, expected_type):
                         problem = f"holds a JSON {_json_kind(current)}, not the expected {_type_names(expected_type)}"
+                    elif check is not None:
+                        problem = check(current)
+                    if problem:
                         current = _MISSING
+            kept = salvage_array(raw) if problem and salvage and raw is not None else []
             if current is _MISSING:
-                current = copy.deepcopy(default)
+                current = kept or copy.deepcopy(default)
             new = fn(current)
             data = _dumps(new, self.indent)
             moved = self._quarantine_locked(name, raw) if problem else None
             self._replace_locked(name, data)
-        return WriteResult(path, new, quarantined_to=moved, problem=problem)
+        return WriteResult(path, new, quarantined_to=moved, problem=problem, salvaged=len(kept))
+
+    def set_aside(self, name: str) -> Optional[Path]:
+        """Move an unusable ``name`` out of the way (to ``<stem>.corrupt-<n>.json``), under the lock.
+
+        Returns where its bytes went, or None if there was no file.
+        """
+        path = self.path_of(name)
+        with self.locked(name):
+            raw = self._read_bytes(path)
+            if raw is None:
+                return None
+            dest = self._quarantine_locked(name, raw)
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                raise SharedIOError(path, f"cannot be removed after saving it to {dest.name}: {e.strerror}") from e
+            self._fsync_dir()
+        return dest
 
     def append_records(self, name: str, records: Iterable[Any]) -> WriteResult:
         """Append ``records`` to the JSON array in ``name`` (e.g. Monerosim's

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Generic, Optional, Sequence, TypeVar
 
 import requests
 from requests.auth import HTTPDigestAuth
@@ -38,6 +38,19 @@ class Transfer:
     fee: int
     amount: int
     tx_metadata: str = ""
+    #: The key images of the inputs it spends: the daemon tells whether another transaction spent them.
+    key_images: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One transaction the wallet sent (or holds as pending), from `get_transfers`."""
+
+    tx_hash: str
+    destinations: tuple[tuple[str, int], ...]  # (address, atomic amount)
+    fee: int
+    height: int
+    type: str
 
 
 def _uint(answer: dict, key: str, method: str, default: Optional[int] = None) -> int:
@@ -48,9 +61,13 @@ def _uint(answer: dict, key: str, method: str, default: Optional[int] = None) ->
 
 
 def _hex64(answer: dict, key: str, method: str) -> str:
-    value = answer.get(key)
+    return hex64(answer.get(key), key, method)
+
+
+def hex64(value: Any, what: str, method: str) -> str:
+    """A 32-byte hash or key in hex, lower case; anything else is a `BadAnswer` naming `what`."""
     if not isinstance(value, str) or len(value) != 64 or any(c not in "0123456789abcdef" for c in value.lower()):
-        raise BadAnswer(method, f"expected a 64-hex-digit {key!r}, got {value!r}")
+        raise BadAnswer(method, f"expected a 64-hex-digit {what!r}, got {value!r}")
     return value.lower()
 
 
@@ -141,11 +158,15 @@ class WalletClient:
             params.update(do_not_relay=True, get_tx_metadata=True)
         result = self.call("transfer", params, timeout=TRANSFER_TIMEOUT)
         metadata = result.get("tx_metadata", "")
+        spent = result.get("spent_key_images")
+        images = spent.get("key_images") if isinstance(spent, dict) else None
         return Transfer(
             tx_hash=_hex64(result, "tx_hash", "transfer"),
             fee=_uint(result, "fee", "transfer"),
             amount=_uint(result, "amount", "transfer"),
             tx_metadata=metadata if isinstance(metadata, str) else "",
+            key_images=tuple(hex64(k, "key_image", "transfer") for k in images)
+            if isinstance(images, list) else (),
         )
 
     def relay_tx(self, tx_metadata: str) -> str:
@@ -161,39 +182,54 @@ class WalletClient:
         return transfer
 
 
-    def transaction_status(self, tx_hashes: Sequence[str]) -> dict[str, str]:
-        """Ask a *daemon* (monerod's plain /get_transactions) where each tx is: pool, chain or missing."""
-        url = f"http://{self.host}:{self.port}/get_transactions"
-        try:
-            response = self._session.post(url, json={"txs_hashes": list(tx_hashes)}, timeout=self.timeout)
-            body = response.json() if response.status_code == 200 else None
-        except (requests.RequestException, ValueError) as exc:
-            raise WalletUnavailable("get_transactions", f"cannot ask {self.host}:{self.port}: {type(exc).__name__}") from exc
-        if not isinstance(body, dict) or body.get("status") != "OK":
-            raise BadAnswer("get_transactions", f"unexpected answer: {str(body)[:200]}")
-        found = {h: "missing" for h in body.get("missed_tx", []) or []}
-        for tx in body.get("txs", []) or []:
-            if isinstance(tx, dict) and isinstance(tx.get("tx_hash"), str):
-                found[tx["tx_hash"]] = "pool" if tx.get("in_pool") else "chain"
-        return {h: found.get(h, "missing") for h in tx_hashes}
+    def get_transfers(self) -> list[Outgoing]:
+        """Every outgoing transaction the wallet knows, confirmed or pending (not failed ones)."""
+        result = self.call("get_transfers", {"out": True, "pending": True}, timeout=TRANSFER_TIMEOUT)
+        out = []
+        for kind in ("out", "pending"):
+            entries = result.get(kind, [])
+            if not isinstance(entries, list):
+                raise BadAnswer("get_transfers", f"{kind!r} is not a list")
+            for entry in entries:
+                if not isinstance(entry, dict):
+                    raise BadAnswer("get_transfers", f"an {kind!r} entry is not an object")
+                destinations = entry.get("destinations") or []
+                if not isinstance(destinations, list) or not all(
+                        isinstance(d, dict) and isinstance(d.get("address"), str) for d in destinations):
+                    raise BadAnswer("get_transfers", f"malformed destinations in {str(entry)[:120]}")
+                out.append(Outgoing(
+                    tx_hash=_hex64(entry, "txid", "get_transfers"),
+                    destinations=tuple((d["address"], _uint(d, "amount", "get_transfers")) for d in destinations),
+                    fee=_uint(entry, "fee", "get_transfers", 0), height=_uint(entry, "height", "get_transfers", 0),
+                    type=kind))
+        return out
 
 
-class WalletPool:
-    """Hands out one `WalletClient` per (host, port), created on first use."""
+C = TypeVar("C")
 
-    def __init__(self, *, timeout: float = DEFAULT_TIMEOUT, auth: Optional[tuple[str, str]] = None):
-        self._timeout = timeout
-        self._auth = auth
-        self._clients: dict[tuple[str, int], WalletClient] = {}
 
-    def __call__(self, host: str, port: int) -> WalletClient:
+class EndpointPool(Generic[C]):
+    """Hands out one client per (host, port), created on first use by `make`."""
+
+    def __init__(self, make: Callable[[str, int], C]):
+        self._make = make
+        self._clients: dict[tuple[str, int], C] = {}
+
+    def __call__(self, host: str, port: int) -> C:
         key = (host, int(port))
         client = self._clients.get(key)
         if client is None:
-            client = self._clients[key] = WalletClient(host, int(port), timeout=self._timeout, auth=self._auth)
+            client = self._clients[key] = self._make(host, int(port))
         return client
 
     def close(self) -> None:
         for client in self._clients.values():
-            client.close()
+            client.close()  # type: ignore[attr-defined]
         self._clients.clear()
+
+
+class WalletPool(EndpointPool[WalletClient]):
+    """One `WalletClient` per wallet-rpc endpoint."""
+
+    def __init__(self, *, timeout: float = DEFAULT_TIMEOUT, auth: Optional[tuple[str, str]] = None):
+        super().__init__(lambda host, port: WalletClient(host, port, timeout=timeout, auth=auth))

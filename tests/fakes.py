@@ -18,12 +18,14 @@ import structlog
 from fsm_distributor.address import encode_address
 from fsm_distributor.config import Config, load_config
 from fsm_distributor.context import Deps
-from fsm_distributor.journal import Intent
+from fsm_distributor.daemon import KeyImage, Location, Where
+from fsm_distributor.journal import Intent, Loaded
+from fsm_distributor.ledger import LedgerWrite
 from fsm_distributor.machine import Distributor
 from fsm_distributor.registry import build_snapshot
 from fsm_distributor.rpc_errors import RpcError, WalletError, WalletUnavailable
 from fsm_distributor.shared_state import SharedIOError
-from fsm_distributor.wallet import Balance, Transfer
+from fsm_distributor.wallet import Balance, Outgoing, Transfer
 
 XMR = 10**12
 T0 = 946684800.0  # Shadow's simulated epoch
@@ -76,6 +78,7 @@ class FakeWallet:
         self.sent: list[SentTx] = []
         self.builds: dict[str, tuple[str, list, int]] = {}  # metadata -> (tx_hash, destinations, priority)
         self.tx_types: dict[str, dict] = {}  # tx_hash -> get_transfer_by_txid answer
+        self.daemon: Optional["FakeDaemon"] = None  # the miner's own monerod, if linked
 
     def fail_next(self, method: str, *errors: Exception) -> None:
         self.script.setdefault(method, []).extend(errors)
@@ -117,7 +120,8 @@ class FakeWallet:
         self.builds[metadata] = (tx_hash, list(destinations), priority)
         if not do_not_relay:
             self.relay_tx(metadata)
-        return Transfer(tx_hash=tx_hash, fee=self.fee, amount=amount, tx_metadata=metadata if do_not_relay else "")
+        return Transfer(tx_hash=tx_hash, fee=self.fee, amount=amount, tx_metadata=metadata if do_not_relay else "",
+                        key_images=key_images_of(tx_hash))
 
     def relay_tx(self, tx_metadata: str) -> str:
         """Like wallet-rpc: relaying the same metadata again returns the same hash, pays once."""
@@ -133,7 +137,19 @@ class FakeWallet:
         self.total -= amount + self.fee
         self.sent.append(SentTx(tx_hash, destinations, priority))
         self.tx_types[tx_hash] = {"type": "pending", "height": 0}
+        if self.daemon is not None:
+            self.daemon.add_to_pool(tx_hash, key_images_of(tx_hash))
         return tx_hash
+
+    def get_transfers(self) -> list[Outgoing]:
+        self._enter("get_transfers")
+        return [Outgoing(tx.tx_hash, tuple(tx.destinations), self.fee, self.tx_types[tx.tx_hash].get("height", 0),
+                         "out" if self.tx_types[tx.tx_hash]["type"] == "out" else "pending")
+                for tx in self.sent if tx.tx_hash in self.tx_types]
+
+    def forget(self, tx_hash: str) -> None:
+        """Like a wallet-rpc restarted from an older wallet file: the tx is unknown (-8) to it."""
+        self.tx_types.pop(tx_hash, None)
 
     def get_transfer_by_txid(self, txid: str) -> dict:
         self._enter("get_transfer_by_txid")
@@ -142,30 +158,95 @@ class FakeWallet:
         return dict(self.tx_types[txid], txid=txid)
 
     def confirm_all(self, height: int = 100, confirmations: int = 1) -> None:
-        for answer in self.tx_types.values():
+        for tx_hash, answer in self.tx_types.items():
             if answer["type"] == "pending":
                 answer.update(type="out", height=height, confirmations=confirmations)
+                if self.daemon is not None:
+                    self.daemon.put_in_block(tx_hash, height, top=height + confirmations)
+
+
+def key_images_of(tx_hash: str) -> tuple[str, ...]:
+    """Two key images per fake transaction, derived from its hash."""
+    return tuple(hashlib.sha256(f"ki{n}:{tx_hash}".encode()).hexdigest() for n in range(2))
 
 
 class FakeDaemon:
-    """A miner's monerod, as far as verification asks it: where is each transaction?"""
+    """A miner's monerod as verification asks it: a pool, blocks, and spent key images."""
 
-    def __init__(self):
-        self.where: dict[str, str] = {}  # tx_hash -> pool | chain | missing (default pool)
-        self.calls = 0
+    def __init__(self, height: int = 100):
+        self.height_now = height
+        self.pool: set[str] = set()
+        self.blocks: dict[str, int] = {}   # tx_hash -> block height
+        self.spent: dict[str, KeyImage] = {}
+        self.images: dict[str, tuple[str, ...]] = {}
+        self.down = False
+        self.calls: list[str] = []
 
-    def transaction_status(self, tx_hashes):
-        self.calls += 1
-        return {h: self.where.get(h, "pool") for h in tx_hashes}
+    def _enter(self, method: str) -> None:
+        self.calls.append(method)
+        if self.down:
+            raise WalletUnavailable(method, "cannot reach daemon: ConnectionError")
+
+    # -- what the chain does -------------------------------------------------------
+    def add_to_pool(self, tx_hash: str, key_images: tuple[str, ...] = ()) -> None:
+        if tx_hash not in self.blocks:
+            self.pool.add(tx_hash)
+            self.images[tx_hash] = key_images
+            self.spent.update({k: KeyImage.SPENT_IN_POOL for k in key_images})
+
+    def put_in_block(self, tx_hash: str, height: int, top: int) -> None:
+        """`tx_hash` in the block at `height`, the chain `top` blocks high (confirmations = top - height)."""
+        self.pool.discard(tx_hash)
+        self.blocks[tx_hash] = height
+        self.spent.update({k: KeyImage.SPENT_IN_CHAIN for k in self.images.get(tx_hash, ())})
+        self.height_now = max(self.height_now, top)
+
+    def mine(self, blocks: int = 1) -> None:
+        """The pool goes into the next block, then the chain grows by `blocks` in all."""
+        block = self.height_now
+        for tx_hash in sorted(self.pool):
+            self.put_in_block(tx_hash, block, top=block + blocks)
+        self.height_now = block + blocks
+
+    def drop(self, tx_hash: str) -> None:
+        """Flushed from the pool: its inputs are free again."""
+        self.pool.discard(tx_hash)
+        for k in self.images.get(tx_hash, ()):
+            self.spent.pop(k, None)
+
+    def double_spend(self, tx_hash: str) -> None:
+        """Another transaction spending the same inputs was mined: this one can never confirm."""
+        self.drop(tx_hash)
+        self.spent.update({k: KeyImage.SPENT_IN_CHAIN for k in self.images.get(tx_hash, ())})
+        self.height_now += 1
+
+    # -- the RPC -----------------------------------------------------------------------
+    def locate(self, tx_hashes):
+        self._enter("locate")
+        out = {}
+        for h in tx_hashes:
+            if h in self.blocks:
+                out[h] = Location(Where.CHAIN, self.blocks[h], self.height_now - self.blocks[h])
+            else:
+                out[h] = Location(Where.POOL if h in self.pool else Where.MISSING)
+        return out
+
+    def key_images_spent(self, key_images):
+        self._enter("key_images_spent")
+        return [self.spent.get(k, KeyImage.UNSPENT) for k in key_images]
+
+    def height(self) -> int:
+        self._enter("height")
+        return self.height_now
 
 
 class FakeWallets:
-    """The wallet factory: endpoint -> FakeWallet; unknown endpoints are unreachable."""
+    """The wallet (or daemon) factory: endpoint -> fake; unknown endpoints are unreachable."""
 
     def __init__(self):
-        self.by_endpoint: dict[tuple[str, int], FakeWallet] = {}
+        self.by_endpoint: dict[tuple[str, int], Any] = {}
 
-    def add(self, port: int, wallet: FakeWallet, host: str = "127.0.0.1") -> FakeWallet:
+    def add(self, port: int, wallet, host: str = "127.0.0.1"):
         self.by_endpoint[(host, port)] = wallet
         return wallet
 
@@ -222,21 +303,32 @@ class FakeLedger:
             self.fail -= 1
             raise SharedIOError(Path("transactions.json"), "disk full")
 
-    def append(self, records: list[dict]) -> Optional[str]:
+    def read(self) -> list[dict]:
+        self._maybe_fail()
+        return [dict(r) for r in self.records]
+
+    def append(self, records: list[dict]) -> LedgerWrite:
         self._maybe_fail()
         have = {(r["tx_hash"], r["recipient_id"]) for r in self.records}
         self.records.extend(dict(r) for r in records if (r["tx_hash"], r["recipient_id"]) not in have)
-        return None
+        return LedgerWrite()
 
-    def update(self, changes: dict[str, dict]) -> None:
+    def update(self, changes: dict[str, dict]) -> LedgerWrite:
         self._maybe_fail()
+        found = set()
         for record in self.records:
-            record.update(changes.get(record["tx_hash"], {}))
+            if record["tx_hash"] in changes:
+                record.update(changes[record["tx_hash"]])
+                found.add(record["tx_hash"])
+        return LedgerWrite(missing=frozenset(changes) - found)
 
 
 class FakeStatus:
     def __init__(self):
         self.files: dict[str, dict] = {}
+
+    def read(self, name: str) -> Optional[dict]:
+        return self.files.get(name)
 
     def write(self, name: str, document: dict) -> None:
         self.files[name] = document
@@ -247,18 +339,37 @@ class FakeJournal:
 
     def __init__(self):
         self.intents: dict[str, Intent] = {}
+        self.adopted: dict[str, str] = {}
         self.fail = 0
         self.writes: list[tuple[str, str]] = []  # (tx_hash, status)
+        #: What the next load finds instead of the intents: "missing", or a problem (set aside).
+        self.damage: Optional[str] = None
 
-    def load(self):
-        return dict(self.intents), []
+    def load(self) -> Loaded:
+        if self.damage == "missing":
+            return Loaded({}, found=False)
+        if self.damage:
+            return Loaded({}, problems=(self.damage,), set_aside=Path("x_distributor_journal.corrupt-1.json"))
+        return Loaded(dict(self.intents), dict(self.adopted))
 
-    def put(self, intent: Intent) -> None:
+    def _maybe_fail(self) -> None:
         if self.fail:
             self.fail -= 1
             raise SharedIOError(Path("x_distributor_journal.json"), "disk full")
-        self.intents[intent.tx_hash] = intent
-        self.writes.append((intent.tx_hash, intent.status))
+
+    def put(self, intent: Intent) -> None:
+        self.put_many([intent])
+
+    def put_many(self, intents: list[Intent]) -> None:
+        self._maybe_fail()
+        self.damage = None  # a write starts the file afresh
+        for intent in intents:
+            self.intents[intent.tx_hash] = intent
+            self.writes.append((intent.tx_hash, intent.status))
+
+    def adopt_funded(self, funded: dict[str, str]) -> None:
+        self._maybe_fail()
+        self.adopted.update(funded)
 
     def advance(self, intent: Intent, status: str, **changes) -> Intent:
         if status != "built":
@@ -293,6 +404,12 @@ class World:
     def restart(self) -> None:
         """A new process over the same wallets, journal and files: only memory is lost."""
         self.distributor = Distributor(self.distributor.deps)
+
+    def lose_journal(self, how: str = "missing") -> None:
+        """The journal file is gone ("missing") or unusable (any other text: the problem) at the next start."""
+        self.journal.intents.clear()
+        self.journal.adopted.clear()
+        self.journal.damage = how
 
     def step(self):
         return self.distributor.step()
@@ -331,6 +448,7 @@ def make_world(attributes: Optional[dict[str, str]] = None, *, users: int = 3, s
     attrs.update(attributes or {})
     config = load_config(attrs)
     wallets = FakeWallets()
+    daemon_factory = FakeWallets()
     agents: list[dict] = [{"id": agent_id, "ip_addr": "127.0.0.1", "wallet": True, "wallet_rpc_port": 29000,
                            "wallet_address": make_address(agent_id), "attributes": {}}]
     miners_json: list[dict] = []
@@ -341,7 +459,8 @@ def make_world(attributes: Optional[dict[str, str]] = None, *, users: int = 3, s
         mid = f"m{i}"
         address = make_address(mid)
         world_miners[mid] = wallets.add(28000 + i, FakeWallet(address, unlocked))
-        daemons[mid] = wallets.add(18000 + i, FakeDaemon())
+        daemons[mid] = daemon_factory.add(18000 + i, FakeDaemon())
+        world_miners[mid].daemon = daemons[mid]
         agents.append({"id": mid, "ip_addr": "127.0.0.1", "wallet": True, "wallet_rpc_port": 28000 + i,
                        "daemon_rpc_port": 18000 + i, "attributes": {"is_miner": "true"}})
         miners_json.append({"agent_id": mid, "ip_addr": "127.0.0.1", "weight": weight})
@@ -358,7 +477,8 @@ def make_world(attributes: Optional[dict[str, str]] = None, *, users: int = 3, s
     ledger = FakeLedger()
     journal = journal or FakeJournal()
     clock = FakeClock()
-    deps = Deps(config=config, agent_id=agent_id, registry=registry, wallets=wallets, ledger=ledger,
+    deps = Deps(config=config, agent_id=agent_id, registry=registry, wallets=wallets, daemons=daemon_factory,
+                ledger=ledger,
                 journal=journal, status=FakeStatus(), clock=clock, rng=np.random.default_rng(seed),
                 log=structlog.get_logger().bind(agent_id=agent_id))
     world = World(config, wallets, registry, ledger, journal, clock, Distributor(deps), world_miners, world_users,

@@ -127,57 +127,6 @@ def test_verification_follows_pool_to_confirmed_and_writes_the_status():
     assert world.ctx.verify_due_at == {}
 
 
-def test_verification_detects_failed_and_vanished_transactions():
-    world = make_world({"verification_interval": "10", "transaction_frequency": "0"}, weights=(100,))
-    world.cycle()
-    world.cycle()
-    first, second = (r["tx_hash"] for r in world.ledger.records)
-    wallet = world.miners["m1"]
-    wallet.tx_types[first]["type"] = "failed"
-    del wallet.tx_types[second]  # the wallet forgot it: dropped from the pool
-    statuses = []
-    for _ in range(3):
-        world.clock.sleep(10)
-        world.steps_until("Verifying")
-        world.step()
-        statuses.append(world.journal.intents[second].status)
-    assert world.journal.intents[first].status == "failed"
-    assert statuses == ["recorded", "recorded", "failed"], "vanished only after repeated misses"
-    assert {r["tx_hash"]: r["status"] for r in world.ledger.records} == {first: "failed", second: "failed"}
-    assert world.ctx.failed == 2
-
-
-def test_a_tx_the_wallet_calls_pending_but_the_daemon_lost_is_failed_after_three_checks():
-    # Seen on 0.18: after its inputs were double-spent, the wallet kept answering "pending".
-    world = make_world({"verification_interval": "10", "transaction_frequency": "1000"}, weights=(100,))
-    world.cycle()
-    [record] = world.ledger.records
-    world.daemons["m1"].where[record["tx_hash"]] = "missing"
-    statuses = []
-    for _ in range(3):
-        world.clock.sleep(10)
-        world.steps_until("Verifying")
-        world.step()
-        statuses.append(world.journal.intents[record["tx_hash"]].status)
-    assert statuses == ["recorded", "recorded", "failed"]
-    assert "double-spent" in world.journal.intents[record["tx_hash"]].note
-    assert record["status"] == "failed"
-    assert world.miners["m1"].calls.count("refresh") >= 3, "the wallet is refreshed before each check"
-
-
-def test_a_tx_back_in_the_pool_resets_the_count():
-    world = make_world({"verification_interval": "10", "transaction_frequency": "1000"}, weights=(100,))
-    world.cycle()
-    [record] = world.ledger.records
-    daemon = world.daemons["m1"]
-    for where in ("missing", "missing", "pool", "missing", "missing"):
-        daemon.where[record["tx_hash"]] = where
-        world.clock.sleep(10)
-        world.steps_until("Verifying")
-        world.step()
-    assert world.journal.intents[record["tx_hash"]].status == "recorded"
-
-
 def test_first_step_is_recovery_from_the_journal():
     world = make_world(recovered=False)
     assert world.distributor.current is State.RECOVERING

@@ -17,8 +17,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from fsm_distributor.daemon import DaemonClient, KeyImage, Location, Where
 from fsm_distributor.rpc_errors import BadAnswer, ErrorKind, RpcError, WalletError, WalletUnavailable
-from fsm_distributor.wallet import Balance, Transfer, WalletClient, WalletPool
+from fsm_distributor.wallet import Balance, Outgoing, Transfer, WalletClient, WalletPool
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -69,7 +70,9 @@ class _Handler(BaseHTTPRequestHandler):
         request = json.loads(self.rfile.read(length))
         self.server.requests.append(request)
         self.server.paths.append(self.path)
-        reply = self.server.replies.get(request.get("method"), Reply(raw=b"", status=404))
+        # JSON-RPC methods by name; monerod's plain endpoints by path ("/get_transactions").
+        key = request.get("method") if self.path == "/json_rpc" else self.path
+        reply = self.server.replies.get(key, Reply(raw=b"", status=404))
         if reply.hold:
             self.server.release.wait(5)
         try:
@@ -422,3 +425,81 @@ def test_pool_hands_out_one_client_per_endpoint(server):
         pool.close()
     assert pool("127.0.0.1", server.port) is not a  # closed clients are dropped
     pool.close()
+
+
+# ---------------------------------------------------------------- key images, history, the daemon
+
+
+def test_transfer_returns_the_key_images_it_spends(server, client):
+    server.replies["transfer"] = result({"tx_hash": HASH, "fee": 1, "amount": 2, "tx_metadata": "ab",
+                                         "spent_key_images": {"key_images": ["C" * 64, "d" * 64]}})
+    built = client.transfer([(ADDRESS, 2)], priority=1, do_not_relay=True)
+    assert built.key_images == ("c" * 64, "d" * 64)
+
+
+def test_transfer_with_a_bad_key_image_is_a_bad_answer(server, client):
+    server.replies["transfer"] = result({"tx_hash": HASH, "fee": 1, "amount": 2,
+                                         "spent_key_images": {"key_images": ["xyz"]}})
+    assert "key_image" in str(raises(BadAnswer, client.transfer, [(ADDRESS, 2)], priority=1))
+
+
+def test_get_transfers_lists_confirmed_and_pending_outgoing_transfers(server, client):
+    server.replies["get_transfers"] = result({
+        "out": [{"txid": HASH, "fee": 5, "height": 90, "destinations": [{"address": ADDRESS, "amount": 7}]}],
+        "pending": [{"txid": "b" * 64, "fee": 6, "height": 0, "destinations": [{"address": ADDRESS, "amount": 8},
+                                                                               {"address": ADDRESS, "amount": 9}]}]})
+    assert client.get_transfers() == [Outgoing(HASH, ((ADDRESS, 7),), 5, 90, "out"),
+                                      Outgoing("b" * 64, ((ADDRESS, 8), (ADDRESS, 9)), 6, 0, "pending")]
+    assert server.requests[-1]["params"] == {"out": True, "pending": True}
+
+
+def test_get_transfers_of_an_empty_wallet_is_empty_and_garbage_is_a_bad_answer(server, client):
+    server.replies["get_transfers"] = result({})
+    assert client.get_transfers() == []
+    server.replies["get_transfers"] = result({"out": [{"txid": HASH, "destinations": "x"}]})
+    raises(BadAnswer, client.get_transfers)
+
+
+@pytest.fixture
+def daemon(server):
+    d = DaemonClient("127.0.0.1", server.port, timeout=2.0)
+    try:
+        yield d
+    finally:
+        d.close()
+
+
+def test_daemon_locates_transactions_in_the_pool_in_a_block_or_nowhere(server, daemon):
+    server.replies["/get_transactions"] = Reply({"status": "OK", "missed_tx": ["c" * 64], "txs": [
+        {"tx_hash": HASH, "in_pool": True},
+        {"tx_hash": "b" * 64, "in_pool": False, "block_height": 141, "confirmations": 3}]})
+    assert daemon.locate([HASH, "b" * 64, "c" * 64]) == {
+        HASH: Location(Where.POOL), "b" * 64: Location(Where.CHAIN, 141, 3), "c" * 64: Location(Where.MISSING)}
+    assert server.paths[-1] == "/get_transactions" and server.requests[-1] == {"txs_hashes": [HASH, "b" * 64,
+                                                                                             "c" * 64]}
+
+
+def test_daemon_key_images_and_height(server, daemon):
+    server.replies["/is_key_image_spent"] = Reply({"status": "OK", "spent_status": [0, 1, 2]})
+    assert daemon.key_images_spent(["a" * 64, "b" * 64, "c" * 64]) == [
+        KeyImage.UNSPENT, KeyImage.SPENT_IN_CHAIN, KeyImage.SPENT_IN_POOL]
+    server.replies["/get_height"] = Reply({"status": "OK", "height": 142})
+    assert daemon.height() == 142
+
+
+@pytest.mark.parametrize("path, body, call", [
+    ("/is_key_image_spent", {"status": "OK", "spent_status": [0]}, lambda d: d.key_images_spent(["a", "b"])),
+    ("/is_key_image_spent", {"status": "OK", "spent_status": [7]}, lambda d: d.key_images_spent(["a"])),
+    ("/get_height", {"status": "OK", "height": -1}, lambda d: d.height()),
+    ("/get_transactions", {"status": "BUSY"}, lambda d: d.locate([HASH])),
+])
+def test_daemon_answers_it_cannot_use_are_bad_answers(server, daemon, path, body, call):
+    server.replies[path] = Reply(body)
+    raises(BadAnswer, call, daemon)
+
+
+def test_daemon_down_or_http_error_is_unavailable(server, daemon):
+    server.replies["/get_height"] = Reply({}, status=500)
+    raises(WalletUnavailable, daemon.height)
+    down = DaemonClient("127.0.0.1", free_port(), timeout=1.0)
+    assert "cannot reach daemon" in str(raises(WalletUnavailable, down.locate, [HASH]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import structlog
 
-from fsm_distributor.context import Context, Deps, Outcome
+from fsm_distributor.context import Context, Deps, Outcome, Wallet
 from fsm_distributor.rpc_errors import BadAnswer, WalletError
 
 
@@ -15,6 +15,7 @@ def build(deps: Deps, ctx: Context) -> Outcome:
     ctx.attempt += 1
     structlog.contextvars.bind_contextvars(attempt=ctx.attempt)
     wallet = deps.wallets(*miner.endpoint)
+    _learn_sender_address(deps, ctx, wallet, miner.agent_id)
     try:
         if miner.agent_id in ctx.needs_refresh:
             wallet.refresh()
@@ -33,3 +34,14 @@ def build(deps: Deps, ctx: Context) -> Outcome:
                    fee=built.fee)
     deps.checkpoint("after_build")
     return Outcome("built")
+
+
+def _learn_sender_address(deps: Deps, ctx: Context, wallet: Wallet, miner_id: str) -> None:
+    """Which wallet pays: journaled with each intent, so a wallet swapped later is noticed."""
+    if miner_id in ctx.sender_addresses:
+        return
+    try:
+        ctx.sender_addresses[miner_id] = wallet.get_address()
+    except WalletError as exc:
+        deps.log.debug("sender_address_unknown", message=f"Could not ask miner {miner_id}'s wallet for its "
+                       f"address ({exc}); asked again at its next build")

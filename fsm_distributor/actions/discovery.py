@@ -16,7 +16,8 @@ def discover(deps: Deps, ctx: Context) -> Outcome:
         deps.log.warning("registry_unavailable", message=f"Registry not usable, retrying in {wait:g}s: {exc}")
         return Outcome("registry_unavailable", delay=wait)
     ctx.snapshot = snapshot
-    if changed:
+    if changed or ctx.registry_unreported:
+        ctx.registry_unreported = False
         for problem in snapshot.problems:
             deps.log.warning("registry_problem", message=problem)
         deps.log.info("registry_loaded", message=f"Discovered {len(snapshot.miners)} miners "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import chain
+
 import structlog
 
 from fsm_distributor import funding
@@ -19,10 +21,14 @@ def idle(deps: Deps, ctx: Context) -> Outcome:
     """
     now = deps.clock.time()
     cfg = deps.config
+    if not ctx.journal_loaded:  # nothing new before the journal (or its rebuild) is loaded
+        if ctx.recovery_due_at <= now:
+            return Outcome("recover")
+        return Outcome("keep_waiting", delay=ctx.recovery_due_at - now)
     has_open = bool(ctx.open_intents())
     if has_open and ctx.recovery_due_at <= now:
         return Outcome("recover")
-    next_check = min(ctx.verify_due_at.values(), default=None)
+    next_check = min(chain(ctx.verify_due_at.values(), ctx.watch_due_at.values()), default=None)
     if next_check is not None and next_check <= now:
         return Outcome("verify")
     if _initial_funding_active(deps, ctx, now):

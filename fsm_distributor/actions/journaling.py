@@ -17,7 +17,8 @@ def write_intent(deps: Deps, ctx: Context) -> Outcome:
         tx_hash=built.tx_hash, miner=miner.agent_id, miner_endpoint=miner.endpoint,
         destinations=tuple(ctx.destinations), fee=built.fee, status=BUILT, tx_metadata=built.tx_metadata,
         attempts=ctx.attempt, priority=deps.config.priority, created_at=now, updated_at=now,
-        purpose=ctx.purpose)
+        purpose=ctx.purpose, key_images=built.key_images,
+        sender_address=ctx.sender_addresses.get(miner.agent_id, ""))
     try:
         deps.journal.put(intent)
     except (SharedStateError, OSError) as exc:

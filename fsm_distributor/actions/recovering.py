@@ -1,18 +1,34 @@
-"""Recovering: finish what a crash left open, before (and between) new cycles."""
+"""Recovering: finish what a crash left open, before (and between) new cycles.
+
+At start-up it first loads the journal and checks it against the other
+witnesses of what this distributor paid (see `rebuild`): its records in
+transactions.json always, and when the journal was missing or damaged also
+initial_funding_status.json and the miners' wallets.  Nothing is paid before
+that has succeeded; records that transactions.json lost are written back.
+"""
 
 from __future__ import annotations
 
+from typing import Optional
+
 import structlog
 
+from fsm_distributor import rebuild
+from fsm_distributor.actions.intents import LEDGER_STATUS, WATCHED, registry_snapshot, write_back
 from fsm_distributor.context import Context, Deps, Outcome
-from fsm_distributor.journal import BUILT, RECORDED, RELAYED
+from fsm_distributor.funding import STATUS_FILE
+from fsm_distributor.journal import BUILT, FAILED, PAID, RECORDED, RELAYED, Loaded
+from fsm_distributor.registry import Snapshot
+from fsm_distributor.rpc_errors import WalletError
 from fsm_distributor.shared_state import SharedStateError
 
 
 def recover(deps: Deps, ctx: Context) -> Outcome:
     """Load the journal once; then hand the first open intent to Relaying or Recording."""
-    if not ctx.journal_loaded:
-        _load(deps, ctx)
+    if not ctx.journal_loaded and not _load(deps, ctx):
+        wait = deps.config.balance_check_interval
+        ctx.recovery_due_at = deps.clock.time() + wait
+        return Outcome("recovered", delay=wait)
     for intent in ctx.open_intents():
         ctx.intent = intent
         structlog.contextvars.bind_contextvars(tx_hash=intent.tx_hash, miner=intent.miner)
@@ -28,22 +44,152 @@ def recover(deps: Deps, ctx: Context) -> Outcome:
     return Outcome("recovered")
 
 
-def _load(deps: Deps, ctx: Context) -> None:
+class _NotYet(Exception):
+    """A witness the load needs cannot be read now: try the whole load again later."""
+
+
+def _load(deps: Deps, ctx: Context) -> bool:
+    """The journal, completed from the other witnesses; False if it must be tried again later."""
+    wait = deps.config.balance_check_interval
     try:
-        intents, problems = deps.journal.load()
-    except (SharedStateError, OSError) as exc:
-        # The file stays where it is (a later write sets it aside, never overwrites it).
-        deps.log.error("journal_unreadable", message=f"Journal unreadable ({exc}); starting without "
-                       f"its intents, the file is kept")
-        intents, problems = {}, []
-    for problem in problems:
-        deps.log.error("journal_problem", message=problem)
-    ctx.load_intents(intents)
+        loaded = deps.journal.load()
+        for problem in loaded.problems:
+            deps.log.error("journal_problem", message=problem)
+        if loaded.set_aside:
+            deps.log.error("journal_set_aside", message=f"The journal was unusable; its bytes are kept in "
+                           f"{loaded.set_aside.name}; rebuilding what was paid from the other witnesses")
+        records = _records(deps)
+        found = _rebuild(deps, ctx, loaded, records)
+    except (SharedStateError, OSError, _NotYet) as exc:
+        deps.log.error("journal_unreadable", message=f"Cannot load the journal yet ({exc}); nothing is paid "
+                       f"until it can be; trying again in {wait:g}s")
+        return False
+    intents = {**loaded.intents, **found.intents}
+    adopted = {**loaded.adopted_funded, **found.funded}
+    if found:
+        _persist(deps, found)
+    ctx.load_intents(intents, adopted)
     ctx.journal_loaded = True
     now = deps.clock.time()
     for tx_hash, intent in intents.items():
         if intent.status == RECORDED:
             ctx.verify_due_at[tx_hash] = now
+        elif intent.status == FAILED and intent.verdict in WATCHED:
+            ctx.watch_due_at[tx_hash] = now
+    have = {(r.get("tx_hash"), r.get("recipient_id")) for r in records}
+    lost = [i for i in intents.values() if i.status in LEDGER_STATUS
+            and any((i.tx_hash, r) not in have for r in i.recipients)]
+    write_back(deps, ctx, lost, "transactions.json no longer held them (another writer replaced it?)")
     open_count = len(ctx.open_intents())
     deps.log.info("journal_loaded", message=f"Journal: {len(intents)} intents, {open_count} open",
                   intents=len(intents), open=open_count)
+    return True
+
+
+def _records(deps: Deps) -> list[dict]:
+    try:
+        return deps.ledger.read()
+    except (SharedStateError, OSError) as exc:
+        raise _NotYet(f"transactions.json cannot be read to check the journal against it: {exc}") from None
+
+
+def _rebuild(deps: Deps, ctx: Context, loaded: Loaded, records: list[dict]) -> rebuild.Rebuilt:
+    """What the journal lacks: always this distributor's own records; when the journal was damaged,
+    or missing although something says this distributor paid before, also the funding status and
+    the miners' wallets."""
+    out = rebuild.Rebuilt()
+    known = set(loaded.intents)
+    mine = [r for r in records if r.get("distributor_id") == deps.agent_id]
+    snapshot: Optional[Snapshot] = None
+    if any(r.get("tx_hash") not in known for r in mine):
+        snapshot = _snapshot(deps, ctx)
+        endpoints = {m.agent_id: m.endpoint for m in snapshot.miners if m.endpoint}
+        intents, problems = rebuild.intents_from_records(mine, deps.agent_id, known, endpoints)
+        out.intents.update(intents)
+        out.sources["transactions.json"] += len(intents)
+        out.problems += problems
+    status = _status_document(deps)
+    paid_before = bool(mine) or bool(rebuild.funded_from_status(status, ()))
+    if loaded.damaged or (not loaded.found and paid_before):
+        paid = {r for i in {**loaded.intents, **out.intents}.values()
+                if i.purpose == rebuild.INITIAL and i.status in PAID for r in i.recipients}
+        out.funded = rebuild.funded_from_status(status, paid | set(loaded.adopted_funded))
+        out.sources[STATUS_FILE] += len(out.funded)
+        snapshot = snapshot or _snapshot(deps, ctx)
+        _from_wallets(deps, snapshot, records, {**loaded.intents, **out.intents}, out)
+    for problem in out.problems:
+        deps.log.warning("rebuild_problem", message=problem)
+    if out:
+        what = ", ".join(f"{n} from {source}" for source, n in out.sources.items() if n)
+        deps.log.error("journal_rebuilt", message=f"The journal lacked what this distributor paid: adopted {what}; "
+                       f"those recipients are not paid again", sources=dict(out.sources),
+                       intents=len(out.intents), funded=len(out.funded))
+    return out
+
+
+def _from_wallets(deps: Deps, snapshot: Snapshot, records: list[dict], intents: dict, out: rebuild.Rebuilt) -> None:
+    recorded = {r.get("tx_hash") for r in records} | set(intents)
+    paid_initial = {r for i in intents.values() if i.purpose == rebuild.INITIAL for r in i.recipients} | set(out.funded)
+    book = _address_book(deps, snapshot)
+    now = deps.clock.time()
+    for miner in snapshot.miners:
+        if not miner.endpoint:
+            continue
+        try:
+            transfers = deps.wallets(*miner.endpoint).get_transfers()
+        except WalletError as exc:
+            deps.log.warning("rebuild_wallet_unreachable", message=f"Could not ask miner {miner.agent_id}'s wallet "
+                             f"for its outgoing transfers ({exc}); the rebuild goes on without them")
+            continue
+        view = rebuild.WalletView(miner.agent_id, miner.endpoint, tuple(transfers))
+        found, foreign = rebuild.intents_from_wallet(view, book, recorded, paid_initial, deps.config, now)
+        out.intents.update(found)
+        out.sources[f"miner {miner.agent_id}'s wallet"] += len(found)
+        if foreign:
+            deps.log.info("rebuild_foreign_transfers", message=f"{foreign} outgoing transfers of miner "
+                          f"{miner.agent_id} do not look like this distributor's and are left alone")
+
+
+def _address_book(deps: Deps, snapshot: Snapshot) -> dict[str, str]:
+    """address -> agent id, from the registry, the info files, and the wallets of the rest."""
+    book = {a.wallet_address: a.id for a in snapshot.agents if a.wallet_address}
+    for agent in snapshot.with_wallet:
+        if agent.wallet_address:
+            continue
+        try:
+            address = deps.registry.info_address(agent.id)
+            if address is None and agent.endpoint:
+                address = deps.wallets(*agent.endpoint).get_address()
+        except (SharedStateError, OSError, ValueError, WalletError):
+            continue
+        if address:
+            book.setdefault(address, agent.id)
+    return book
+
+
+def _snapshot(deps: Deps, ctx: Context) -> Snapshot:
+    snapshot = registry_snapshot(deps, ctx)
+    if snapshot is None:
+        raise _NotYet("the registry, needed to rebuild the journal, cannot be read")
+    return snapshot
+
+
+def _status_document(deps: Deps) -> Optional[dict]:
+    try:
+        return deps.status.read(STATUS_FILE)
+    except (SharedStateError, OSError) as exc:
+        deps.log.warning("funding_status_unreadable", message=f"{STATUS_FILE} cannot be read ({exc}); "
+                         f"the rebuild goes on without it")
+        return None
+
+
+def _persist(deps: Deps, found: rebuild.Rebuilt) -> None:
+    """Write what was adopted into the journal, so that the next start finds it there."""
+    try:
+        if found.intents:
+            deps.journal.put_many(list(found.intents.values()))
+        if found.funded:
+            deps.journal.adopt_funded(found.funded)
+    except (SharedStateError, OSError) as exc:
+        deps.log.error("journal_write_failed", message=f"Could not write the rebuilt intents to the journal "
+                       f"({exc}); they are kept in memory and rebuilt again at the next start")

@@ -1,27 +1,54 @@
-"""Verifying: follow recorded transactions in the sender's wallet until confirmed or failed."""
+"""Verifying: follow recorded transactions until the chain settles them, confirmed or failed.
+
+Failed means failed: a transaction is marked failed only when it can no longer
+confirm: another transaction spent its inputs (the daemon's key images), or it
+has been neither in the daemon's pool nor in a block for `ABSENT_BLOCKS`
+blocks, or (with no daemon in the registry to ask) the wallet itself calls it
+failed.  A sender wallet that does not know the transaction (restarted from an
+older wallet file, or another wallet opened in its wallet-rpc) is a reason to
+ask the daemon, never a verdict.  Failed transactions whose verdict could be
+wrong are watched: found in a block later, they become confirmed, and nobody is
+paid again for them.
+"""
 
 from __future__ import annotations
 
-from fsm_distributor.actions.intents import advance
-from fsm_distributor.context import Context, Deps, Outcome
-from fsm_distributor.journal import CONFIRMED, FAILED, RECORDED
+from dataclasses import dataclass
+from typing import Optional
+
+from fsm_distributor.actions.intents import (WATCH_FACTOR, WATCHED, Verdict, advance, daemon_for, own_recorded,
+                                             schedule_watch, write_back)
+from fsm_distributor.context import Context, Daemon, Deps, Outcome, Wallet
+from fsm_distributor.daemon import KeyImage, Where
+from fsm_distributor.journal import CONFIRMED, FAILED, PAID, RECORDED, Intent
 from fsm_distributor.rpc_errors import RpcError, WalletError
 from fsm_distributor.shared_state import SharedStateError
 
 #: Checks per step, so one step stays short however many transactions are pending.
 BATCH = 16
-#: A transaction missing this many checks in a row (unknown to the sender's wallet, or neither in
-#: the pool nor in a block of the sender's daemon) has vanished: dropped, or its inputs double-spent.
-VANISHED_AFTER = 3
+#: Blocks a transaction may be absent from the daemon's pool and chain before it counts as dropped.
+ABSENT_BLOCKS = 10
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What one check concluded: a new status (or None: look again later) and its evidence."""
+
+    status: Optional[str] = None
+    height: int = 0
+    confirmations: int = 0
+    why: str = ""
+    verdict: str = ""
+
+
+LATER = Finding()
 
 
 def verify(deps: Deps, ctx: Context) -> Outcome:
     now = deps.clock.time()
-    due = sorted((at, tx) for tx, at in ctx.verify_due_at.items() if at <= now)[:BATCH]
-    changes: dict[str, dict] = {}
-    outcomes: list = []
+    settled: list[tuple[Intent, Finding]] = []
     refreshed: set[str] = set()
-    for _, tx_hash in due:
+    for tx_hash in _due(ctx.verify_due_at, now):
         intent = ctx.intents.get(tx_hash)
         if intent is None or intent.status != RECORDED:
             ctx.verify_due_at.pop(tx_hash, None)
@@ -32,80 +59,196 @@ def verify(deps: Deps, ctx: Context) -> Outcome:
                 deps.wallets(*intent.miner_endpoint).refresh()
             except WalletError:
                 pass
-        status, fields, why = _check(deps, ctx, intent)
-        if status is None:
+        finding = _check(deps, ctx, intent)
+        if finding.status is None:
             ctx.verify_due_at[tx_hash] = now + deps.config.verification_interval
             continue
-        advance(deps, ctx, intent, status, updated_at=now, note=why, **fields)
         ctx.verify_due_at.pop(tx_hash, None)
-        changes[tx_hash] = {"status": status, **fields}
-        outcomes.append((intent, status, fields, why))
-    if changes:  # written before the events are logged: a reader of the log finds them on disk
-        try:
-            deps.ledger.update(changes)
-        except (SharedStateError, OSError) as exc:
-            deps.log.error("ledger_update_failed", message=f"Could not write statuses to transactions.json "
-                           f"({exc}); the journal has them")
-    for intent, status, fields, why in outcomes:
-        if status == CONFIRMED:
-            deps.log.info("tx_confirmed", message=f"Transaction {intent.tx_hash} confirmed at height "
-                          f"{fields['height']} ({fields['confirmations']} confirmations)",
-                          tx_hash=intent.tx_hash, **fields)
-        else:
-            ctx.failed += 1
-            deps.log.error("tx_verification_failed", message=f"Transaction {intent.tx_hash} failed on chain "
-                           f"({why}); recipients {intent.recipients} are eligible again",
-                           tx_hash=intent.tx_hash, recipients=intent.recipients)
+        ctx.missing_since.pop(tx_hash, None)
+        settled.append((intent, finding))
+    for tx_hash in _due(ctx.watch_due_at, now):
+        intent = ctx.intents.get(tx_hash)
+        if intent is None or intent.status != FAILED or intent.verdict not in WATCHED:
+            ctx.watch_due_at.pop(tx_hash, None)
+            continue
+        finding = _recheck_failed(deps, ctx, intent)
+        if finding.status is None:
+            ctx.watch_due_at[tx_hash] = now + WATCH_FACTOR * deps.config.verification_interval
+            continue
+        ctx.watch_due_at.pop(tx_hash, None)
+        settled.append((intent, finding))
+    _settle(deps, ctx, settled, now)
     return Outcome("verified")
 
 
-def _check(deps: Deps, ctx: Context, intent):
-    """(new status or None to look again later, fields, reason)."""
+def _due(schedule: dict[str, float], now: float) -> list[str]:
+    return [tx for _, tx in sorted((at, tx) for tx, at in schedule.items() if at <= now)[:BATCH]]
+
+
+def _settle(deps: Deps, ctx: Context, settled: list[tuple[Intent, Finding]], now: float) -> None:
+    """Journal, then transactions.json, then the log lines (a reader of the log finds them on disk)."""
+    changes: dict[str, dict] = {}
+    done: list[tuple[Intent, Intent, Finding]] = []
+    for intent, finding in settled:
+        fields = {"height": finding.height, "confirmations": finding.confirmations}
+        updated = advance(deps, ctx, intent, finding.status, updated_at=now, note=finding.why,
+                          verdict=finding.verdict, **fields)
+        if finding.status == FAILED and finding.verdict in WATCHED:
+            schedule_watch(deps, ctx, updated, now)
+        changes[intent.tx_hash] = {"status": finding.status, **fields}
+        done.append((intent, updated, finding))
+    if changes:
+        _update_ledger(deps, ctx, changes)
+    for before, intent, finding in done:
+        if finding.status == CONFIRMED and before.status == FAILED:
+            again = _paid_again(ctx, intent)
+            deps.log.warning("tx_revived", message=f"Transaction {intent.tx_hash} was marked failed "
+                             f"({before.note or before.verdict}) but is in block {finding.height}: now confirmed; "
+                             f"its recipients count as paid" + (f" (paid again meanwhile: {again})" if again else
+                                                                "; nobody is paid again for it"),
+                             tx_hash=intent.tx_hash, earlier_verdict=before.verdict, height=finding.height,
+                             paid_again=again)
+        elif finding.status == CONFIRMED:
+            deps.log.info("tx_confirmed", message=f"Transaction {intent.tx_hash} confirmed at height "
+                          f"{finding.height} ({finding.confirmations} confirmations)",
+                          tx_hash=intent.tx_hash, height=finding.height, confirmations=finding.confirmations)
+        elif before.status == FAILED:
+            deps.log.info("tx_failure_settled", message=f"Transaction {intent.tx_hash} can no longer confirm: "
+                          f"{finding.why}", tx_hash=intent.tx_hash, verdict=finding.verdict)
+        else:
+            ctx.failed += 1
+            deps.log.error("tx_verification_failed", message=f"Transaction {intent.tx_hash} failed on chain "
+                           f"({finding.why}); recipients {intent.recipients} are eligible again",
+                           tx_hash=intent.tx_hash, recipients=intent.recipients, verdict=finding.verdict)
+
+
+def _update_ledger(deps: Deps, ctx: Context, changes: dict[str, dict]) -> None:
     try:
-        info = deps.wallets(*intent.miner_endpoint).get_transfer_by_txid(intent.tx_hash)
-    except RpcError as exc:
-        if exc.code != -8:
-            return None, {}, ""
-        return _missed(ctx, intent, "the sender's wallet no longer knows it")
-    except WalletError:
-        return None, {}, ""
-    kind = info.get("type")
-    height = _int(info.get("height"))
-    confirmations = _int(info.get("confirmations"))  # absent while 0
-    fields = {"height": height, "confirmations": confirmations}
-    if kind == "failed":
-        return FAILED, fields, "the wallet marks it failed"
+        result = deps.ledger.update(changes)
+    except (SharedStateError, OSError) as exc:
+        deps.log.error("ledger_update_failed", message=f"Could not write statuses to transactions.json "
+                       f"({exc}); the journal has them")
+        return
+    if result.note:
+        deps.log.warning("ledger_quarantined", message=result.note)
+        write_back(deps, ctx, own_recorded(ctx), "the file had to be set aside")
+    elif result.missing:
+        write_back(deps, ctx, [ctx.intents[h] for h in sorted(result.missing) if h in ctx.intents],
+                   "their records were no longer in the file")
+
+
+def _check(deps: Deps, ctx: Context, intent: Intent) -> Finding:
+    wallet = deps.wallets(*intent.miner_endpoint)
+    kind, height, confirmations = _wallet_says(wallet, intent.tx_hash)
     if kind == "out" and confirmations >= deps.config.confirmations_required:
-        return CONFIRMED, fields, ""
-    # Still pending for the wallet, which may go on saying so after the tx was dropped from the
-    # pool or double-spent (seen on 0.18): the sender's daemon knows where it really is.
-    where = _daemon_says(deps, ctx, intent)
-    if where == "missing":
-        return _missed(ctx, intent, "neither in the pool nor in a block (dropped, or its inputs double-spent)")
-    ctx.verify_misses.pop(intent.tx_hash, None)
-    return None, {}, ""
+        return Finding(CONFIRMED, height, confirmations)
+    if kind == "unknown":
+        _report_changed_wallet(deps, ctx, wallet, intent)
+    daemon = daemon_for(deps, ctx, intent.miner)
+    if daemon is None:
+        if kind == "failed":
+            return Finding(FAILED, why="the wallet marks it failed (no daemon in the registry to ask)",
+                           verdict=Verdict.WALLET_FAILED.value)
+        return LATER
+    return _ask_daemon(deps, ctx, daemon, intent)
 
 
-def _missed(ctx: Context, intent, why: str):
-    misses = ctx.verify_misses.get(intent.tx_hash, 0) + 1
-    ctx.verify_misses[intent.tx_hash] = misses
-    if misses >= VANISHED_AFTER:
-        ctx.verify_misses.pop(intent.tx_hash, None)
-        return FAILED, {"height": 0, "confirmations": 0}, f"vanished: {why}"
-    return None, {}, ""
-
-
-def _daemon_says(deps: Deps, ctx: Context, intent) -> str:
-    """pool | chain | missing from the miner's monerod (registry daemon_rpc_port), or unknown."""
-    miners = {m.agent_id: m for m in ctx.snapshot.miners} if ctx.snapshot else {}
-    miner = miners.get(intent.miner)
-    if miner is None or miner.daemon_endpoint is None:
-        return "unknown"
+def _wallet_says(wallet: Wallet, tx_hash: str) -> tuple[str, int, int]:
+    """(type, height, confirmations) from the sender's wallet; type 'unknown' for -8, '' if it cannot say."""
     try:
-        return deps.wallets(*miner.daemon_endpoint).transaction_status([intent.tx_hash])[intent.tx_hash]
+        info = wallet.get_transfer_by_txid(tx_hash)
+    except RpcError as exc:
+        return ("unknown" if exc.code == -8 else ""), 0, 0
     except WalletError:
-        return "unknown"
+        return "", 0, 0
+    kind = info.get("type")
+    return (kind if isinstance(kind, str) else ""), _count(info.get("height")), _count(info.get("confirmations"))
 
 
-def _int(value) -> int:
+def _ask_daemon(deps: Deps, ctx: Context, daemon: Daemon, intent: Intent) -> Finding:
+    """The daemon decides: in a block, in the pool, or gone (then: inputs spent, or for how long)."""
+    tx_hash = intent.tx_hash
+    try:
+        where = daemon.locate([tx_hash])[tx_hash]
+    except WalletError:
+        return LATER
+    if where.where is Where.CHAIN:
+        if where.confirmations >= deps.config.confirmations_required:
+            return Finding(CONFIRMED, where.height, where.confirmations)
+        return LATER
+    if where.where is Where.POOL:
+        ctx.missing_since.pop(tx_hash, None)
+        return LATER
+    if _inputs_spent_elsewhere(daemon, intent):
+        return Finding(FAILED, why="its inputs were spent by another transaction (double spend)",
+                       verdict=Verdict.INPUTS_SPENT.value)
+    try:
+        height = daemon.height()
+    except WalletError:
+        return LATER
+    since = ctx.missing_since.setdefault(tx_hash, height)
+    if height - since >= ABSENT_BLOCKS:
+        return Finding(FAILED, why=f"neither in the pool nor in a block for {height - since} blocks (dropped)",
+                       verdict=Verdict.ABSENT.value)
+    return LATER
+
+
+def _inputs_spent_elsewhere(daemon: Daemon, intent: Intent) -> bool:
+    """True only if a key image of the intent is spent in a block while the intent itself is in none."""
+    if not intent.key_images:
+        return False
+    try:
+        spent = daemon.key_images_spent(intent.key_images)
+        if KeyImage.SPENT_IN_CHAIN not in spent:
+            return False
+        # Mined between the two questions? Then the spender is the intent itself.
+        return daemon.locate([intent.tx_hash])[intent.tx_hash].where is Where.MISSING
+    except WalletError:
+        return False
+
+
+def _recheck_failed(deps: Deps, ctx: Context, intent: Intent) -> Finding:
+    """A watched failure: revived if it is in a block now, settled if its inputs went elsewhere."""
+    daemon = daemon_for(deps, ctx, intent.miner)
+    if daemon is None:
+        return LATER
+    try:
+        where = daemon.locate([intent.tx_hash])[intent.tx_hash]
+    except WalletError:
+        return LATER
+    if where.where is Where.CHAIN and where.confirmations >= deps.config.confirmations_required:
+        return Finding(CONFIRMED, where.height, where.confirmations)
+    if where.where is Where.MISSING and _inputs_spent_elsewhere(daemon, intent):
+        return Finding(FAILED, why="its inputs were spent by another transaction (double spend)",
+                       verdict=Verdict.INPUTS_SPENT.value)
+    return LATER
+
+
+def _report_changed_wallet(deps: Deps, ctx: Context, wallet: Wallet, intent: Intent) -> None:
+    """A wallet that does not know our transaction may be another wallet: say so once."""
+    if not intent.sender_address:
+        return
+    try:
+        address = wallet.get_address()
+    except WalletError:
+        return
+    if address == intent.sender_address or (intent.miner, address) in ctx.changed_wallets:
+        return
+    ctx.changed_wallets.add((intent.miner, address))
+    host, port = intent.miner_endpoint
+    deps.log.warning("wallet_changed", message=f"The wallet-rpc of miner {intent.miner} at {host}:{port} now "
+                     f"serves address {address[:12]}..., not {intent.sender_address[:12]}... (another wallet was "
+                     f"opened): its transactions are verified through the daemon", miner=intent.miner,
+                     address=address, expected=intent.sender_address)
+
+
+def _paid_again(ctx: Context, revived: Intent) -> list[str]:
+    """Other paid intents of the same purpose to the revived intent's recipients."""
+    recipients = set(revived.recipients)
+    return sorted(i.tx_hash for i in ctx.intents.values()
+                  if i.tx_hash != revived.tx_hash and i.purpose == revived.purpose and i.status in PAID
+                  and recipients.intersection(i.recipients) and revived.purpose != "distribution")
+
+
+def _count(value) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0

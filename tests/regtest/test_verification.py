@@ -4,7 +4,8 @@ For the failure case another tool (this test) holds a signed, unrelayed sweep
 of the very outputs the agent is about to spend; once the agent's payment is
 recorded, the test drops it from the pool, broadcasts the sweep and mines it.
 The sender's wallet keeps calling the payment "pending" (seen on 0.18); the
-agent must still find out, from the miner's daemon, that it failed.
+agent must still find out, from the miner's daemon (its inputs' key images are
+spent in a block), that it failed.
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ def test_a_double_spent_transaction_is_detected_as_failed(net, tmp_path):
             assert answer["status"] == "OK", answer
         net.mine(1)
         failed = agent.wait_for("tx_verification_failed")
-        assert failed["tx_hash"] == tx_hash and "vanished" in failed["message"]
+        assert failed["tx_hash"] == tx_hash and "spent by another transaction" in failed["message"]
+        assert failed["verdict"] == "inputs_spent", "the key images settle it at once, no waiting for blocks"
         assert record(net, tx_hash)["status"] == "failed"
         assert intent(net, agent.id, tx_hash)["status"] == "failed"
         net.wallet(miner).refresh()
