@@ -47,8 +47,9 @@ def destinations_for(config: Config, recipients: Sequence[tuple[str, str]]) -> l
 
 
 def status_document(*, funded: dict[str, str], failed: Sequence[str], permanently_failed: Sequence[str],
-                    completed: bool, timestamp: float, timed_out: bool = False) -> dict:
-    """initial_funding_status.json in Monerosim's format (plus each funded recipient's tx)."""
+                    completed: bool, timestamp: float, timed_out: bool = False, distributor_id: str = "") -> dict:
+    """initial_funding_status.json in Monerosim's format (plus each funded recipient's tx, and who wrote it:
+    the file has one name for every distributor of a run)."""
     return {
         "funded_recipients": sorted(funded),
         "failed_recipients": sorted(set(failed)),
@@ -57,4 +58,5 @@ def status_document(*, funded: dict[str, str], failed: Sequence[str], permanentl
         "timed_out": timed_out,
         "last_updated": timestamp,
         "funding_transactions": dict(sorted(funded.items())),
+        "distributor_id": distributor_id,
     }

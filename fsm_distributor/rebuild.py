@@ -98,10 +98,13 @@ def _record_problem(record: Mapping) -> str:
     return ""
 
 
-def funded_from_status(document: Any, paid: Iterable[str]) -> dict[str, str]:
+def funded_from_status(document: Any, agent_id: str, paid: Iterable[str]) -> dict[str, str]:
     """Recipients initial_funding_status.json calls funded that are not in `paid`: recipient ->
-    its funding tx_hash (our `funding_transactions`) or '' when the file names none."""
-    if not isinstance(document, dict):
+    its funding tx_hash (our `funding_transactions`) or '' when the file names none.
+
+    Only a document this distributor wrote counts: every distributor of a run writes the same file.
+    """
+    if not isinstance(document, dict) or document.get("distributor_id") != agent_id:
         return {}
     paid = set(paid)
     hashes = document.get("funding_transactions")

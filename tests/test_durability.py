@@ -88,6 +88,17 @@ def test_with_records_lost_too_the_funding_status_and_the_wallet_say_who_was_pai
     assert set(world.journal.adopted) == set(status["funded_recipients"])
 
 
+def test_another_distributors_funding_status_is_never_taken_for_ours():
+    # One initial_funding_status.json serves every distributor of a run: the last writer's.
+    world = make_world(FUNDING, weights=(100,), users=3, recovered=False, unlocked=1000 * XMR)
+    world.status_files()["initial_funding_status.json"] = {
+        "funded_recipients": ["u1", "u2", "u3"], "funding_transactions": {"u1": "a" * 64}, "completed": True,
+        "distributor_id": "someone-else"}
+    world.journal.damage = "journal is truncated"
+    run(world, 40)
+    assert sorted(r["recipient_id"] for r in world.ledger.records) == ["u1", "u2", "u3"], "funded by us all the same"
+
+
 def test_a_first_start_asks_no_wallet_for_its_history():
     world = make_world(FUNDING, weights=(100,), users=3, recovered=False)
     world.journal.damage = "missing"

@@ -103,7 +103,8 @@ def write_funding_status(deps: Deps, ctx: Context, *, completed: bool = False, t
     failed = {r for i in ctx.intents.values() if i.purpose == INITIAL and i.status == "failed" for r in i.recipients}
     paid = ctx.paid_recipients(INITIAL)
     doc = funding.status_document(funded=paid, failed=failed - set(paid), permanently_failed=ctx.permanently_failed,
-                                  completed=completed, timed_out=timed_out, timestamp=deps.clock.time())
+                                  completed=completed, timed_out=timed_out, timestamp=deps.clock.time(),
+                                  distributor_id=deps.agent_id)
     try:
         deps.status.write(funding.STATUS_FILE, doc)
     except (SharedStateError, OSError) as exc:

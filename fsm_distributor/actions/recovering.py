@@ -81,8 +81,9 @@ def _load(deps: Deps, ctx: Context) -> bool:
             and any((i.tx_hash, r) not in have for r in i.recipients)]
     write_back(deps, ctx, lost, "transactions.json no longer held them (another writer replaced it?)")
     open_count = len(ctx.open_intents())
-    deps.log.info("journal_loaded", message=f"Journal: {len(intents)} intents, {open_count} open",
-                  intents=len(intents), open=open_count)
+    deps.log.info("journal_loaded", message=f"Journal: {len(intents)} intents, {open_count} open"
+                  + (f", {len(adopted)} recipients funded without an intent (adopted)" if adopted else ""),
+                  intents=len(intents), open=open_count, adopted=len(adopted))
     return True
 
 
@@ -109,11 +110,11 @@ def _rebuild(deps: Deps, ctx: Context, loaded: Loaded, records: list[dict]) -> r
         out.sources["transactions.json"] += len(intents)
         out.problems += problems
     status = _status_document(deps)
-    paid_before = bool(mine) or bool(rebuild.funded_from_status(status, ()))
+    paid_before = bool(mine) or bool(rebuild.funded_from_status(status, deps.agent_id, ()))
     if loaded.damaged or (not loaded.found and paid_before):
         paid = {r for i in {**loaded.intents, **out.intents}.values()
                 if i.purpose == rebuild.INITIAL and i.status in PAID for r in i.recipients}
-        out.funded = rebuild.funded_from_status(status, paid | set(loaded.adopted_funded))
+        out.funded = rebuild.funded_from_status(status, deps.agent_id, paid | set(loaded.adopted_funded))
         out.sources[STATUS_FILE] += len(out.funded)
         snapshot = snapshot or _snapshot(deps, ctx)
         _from_wallets(deps, snapshot, records, {**loaded.intents, **out.intents}, out)
