@@ -131,8 +131,10 @@ def intents_from_wallet(view: WalletView, addresses: Mapping[str, str], recorded
     transfers were left alone because they do not look like ours.
 
     Ours means: every output goes to a known agent other than the miner, and the transfer has the
-    shape of a funding batch (each recipient `md_out_per_tx` outputs of `md_output_amount`) or of
-    a single payment (one output within [min, max]).
+    shape of a funding batch (each recipient `md_out_per_tx` outputs of `md_output_amount`).  A
+    single payment is not adopted: one output of a common amount to a known agent is what any tool
+    sending from a miner's wallet makes (seen in the test network), and adopting it would record a
+    payment this agent never made; losing the record of a random payment harms nobody.
     """
     recorded, paid_initial = set(recorded), set(paid_initial)
     intents: dict[str, Intent] = {}
@@ -157,12 +159,10 @@ def intents_from_wallet(view: WalletView, addresses: Mapping[str, str], recorded
 
 
 def _shape(destinations: tuple[tuple[str, str, int], ...], config: Config, paid_initial: set[str]):
-    """The purpose whose shape the outputs have, or None."""
+    """The funding purpose whose shape the outputs have, or None."""
     per_recipient = Counter(r for r, _, _ in destinations)
     batch = all(n == config.outputs_per_recipient for n in per_recipient.values()) and \
         all(a == config.output_amount for _, _, a in destinations)
-    if batch:
-        return CYCLE if set(per_recipient) <= paid_initial else INITIAL
-    if len(destinations) == 1 and config.min_amount <= destinations[0][2] <= config.max_amount:
-        return SINGLE
-    return None
+    if not batch:
+        return None
+    return CYCLE if set(per_recipient) <= paid_initial else INITIAL

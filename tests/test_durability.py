@@ -88,6 +88,15 @@ def test_with_records_lost_too_the_funding_status_and_the_wallet_say_who_was_pai
     assert set(world.journal.adopted) == set(status["funded_recipients"])
 
 
+def test_a_payment_some_other_tool_made_from_a_miner_wallet_is_not_claimed():
+    world = funded_world(users=3)
+    world.miners["m1"].transfer([(world.users["u1"].address, XMR // 2)], priority=1)  # a raw transfer
+    world.lose_journal("journal is truncated")
+    world.restart()
+    run(world, 30)
+    assert len(world.ledger.records) == 3 and all(r["purpose"] == "initial_funding" for r in world.ledger.records)
+
+
 def test_another_distributors_funding_status_is_never_taken_for_ours():
     # One initial_funding_status.json serves every distributor of a run: the last writer's.
     world = make_world(FUNDING, weights=(100,), users=3, recovered=False, unlocked=1000 * XMR)
