@@ -22,6 +22,7 @@ import numpy as np
 from fsm_distributor import logs
 from fsm_distributor.config import Config, ConfigError, load_config
 from fsm_distributor.context import Deps, SystemClock, no_checkpoint
+from fsm_distributor.instance_lock import InstanceLock, LockRefused
 from fsm_distributor.journal import Journal
 from fsm_distributor.ledger import StatusFiles, TransactionLedger
 from fsm_distributor.machine import Distributor
@@ -100,6 +101,10 @@ def simulation_seed(environ: dict) -> int:
     return seed
 
 
+def shared_dir_of(args: argparse.Namespace, environ: dict) -> str:
+    return str(args.shared_dir or environ.get("MONEROSIM_SHARED_DIR") or DEFAULT_SHARED_DIR)
+
+
 def build_agent(args: argparse.Namespace, environ: dict) -> tuple[Distributor, Config, WalletPool]:
     """Parse and validate everything; raises ConfigError before anything runs."""
     attributes = dict(args.attributes)
@@ -107,7 +112,7 @@ def build_agent(args: argparse.Namespace, environ: dict) -> tuple[Distributor, C
         attributes["transaction_frequency"] = str(args.tx_frequency)
     config = load_config(attributes)
     seed = rng_seed(simulation_seed(environ), args.id)
-    shared = SharedDir(args.shared_dir or environ.get("MONEROSIM_SHARED_DIR") or DEFAULT_SHARED_DIR)
+    shared = SharedDir(shared_dir_of(args, environ))
     wallets = WalletPool()
     deps = Deps(
         config=config,
@@ -165,11 +170,17 @@ def run_agent(argv: Sequence[str], environ: Optional[dict] = None) -> int:
     except ConfigError as exc:
         print(f"fsm_distributor: invalid configuration: {exc}", file=sys.stderr, flush=True)
         return EXIT_CONFIG
+    shared_dir = shared_dir_of(args, environ)
+    try:
+        instance = InstanceLock.acquire(shared_dir, args.id)  # held until the process ends
+    except LockRefused as exc:
+        print(f"fsm_distributor: refusing to start: {exc}", file=sys.stderr, flush=True)
+        return EXIT_CONFIG
     log = distributor.deps.log
     stopper = SignalStop(distributor)
     stopper.install()
     log.info("agent_started", message=f"Distributor {args.id} started", pid=os.getpid(),
-             shared_dir=str(args.shared_dir or environ.get("MONEROSIM_SHARED_DIR") or DEFAULT_SHARED_DIR),
+             shared_dir=shared_dir, lock=str(instance.path),
              config={k: v for k, v in vars(config).items() if k != "ignored"})
     for key in sorted(config.ignored):
         log.debug("attribute_ignored", message=f"Attribute {key} is not used by this agent")
