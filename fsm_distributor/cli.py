@@ -164,17 +164,18 @@ class SignalStop:
 def run_agent(argv: Sequence[str], environ: Optional[dict] = None) -> int:
     environ = dict(os.environ if environ is None else environ)
     args = agent_parser().parse_args(argv)
-    logs.configure(args.log_level, console=args.log_format == "console")
+    output = logs.configure(args.log_level, console=args.log_format == "console")
+    output.context["agent_id"] = args.id
     try:
         distributor, config, wallets = build_agent(args, environ)
     except ConfigError as exc:
-        print(f"fsm_distributor: invalid configuration: {exc}", file=sys.stderr, flush=True)
+        logs.say(f"fsm_distributor: invalid configuration: {exc}")
         return EXIT_CONFIG
     shared_dir = shared_dir_of(args, environ)
     try:
         instance = InstanceLock.acquire(shared_dir, args.id)  # held until the process ends
     except LockRefused as exc:
-        print(f"fsm_distributor: refusing to start: {exc}", file=sys.stderr, flush=True)
+        logs.say(f"fsm_distributor: refusing to start: {exc}")
         return EXIT_CONFIG
     log = distributor.deps.log
     stopper = SignalStop(distributor)

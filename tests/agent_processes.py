@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import socket
 import subprocess
 import sys
 import time
@@ -113,3 +114,17 @@ def assert_stopped_cleanly(agent: AgentProcess, status: int, took: float) -> Non
     assert transitions[-1]["to"] == "Stopped" and transitions[-1]["trigger"] == "shutdown"
     assert agent.events[-1]["event"] == "agent_stopped"
     assert agent.stderr == ""
+
+
+def closed_port() -> int:
+    """A loopback port picked by the kernel and closed again: connections to it are refused."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def agent_argv(shared_dir, agent_id: str = "distributor", *extra: str) -> list[str]:
+    """The dotted form Monerosim uses, cycling every second."""
+    return module_cmd("fsm_distributor.cli", "--id", agent_id, "--shared-dir", str(shared_dir), "--log-level", "DEBUG",
+                      "--attributes", "balance_check_interval", "1", "--attributes", "transaction_frequency", "1",
+                      *extra)

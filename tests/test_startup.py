@@ -2,59 +2,32 @@
 
 Each test runs the agent as Monerosim does (`python3 -m fsm_distributor.cli`)
 over a shared directory whose registry names wallets on a loopback port
-nothing listens on, so the agent runs its cycles without paying anyone.
+nothing listens on (conftest's `unreachable_registry`), so the agent runs its
+cycles without paying anyone.
 Every process is stopped by its PID in a `finally`.
 """
 
 from __future__ import annotations
 
-import json
 import signal
-import socket
 import subprocess
 
 import pytest
-from agent_processes import ROOT, AgentProcess, clean_env, module_cmd
+from agent_processes import ROOT, AgentProcess, agent_argv, clean_env
 
 from fsm_distributor.instance_lock import lock_path
 
 
-def closed_port() -> int:
-    """A loopback port picked by the kernel and closed again: connections to it are refused."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def shared(tmp_path):
-    """A registry with one miner and two users, all wallets unreachable."""
-    port = closed_port()
-    agents = [{"id": "miner001", "ip_addr": "127.0.0.1", "wallet_rpc_port": port, "wallet": True,
-               "attributes": {"is_miner": "true"}}]
-    agents += [{"id": f"user00{i}", "ip_addr": "127.0.0.1", "wallet_rpc_port": port, "wallet": True,
-                "attributes": {"can_receive_distributions": "true"}} for i in (1, 2)]
-    (tmp_path / "agent_registry.json").write_text(json.dumps({"agents": agents}))
-    (tmp_path / "miners.json").write_text(json.dumps({"miners": [{"agent_id": "miner001", "weight": 100}]}))
-    return tmp_path
-
-
-def agent_argv(shared, agent_id: str = "distributor", *extra: str) -> list[str]:
-    return module_cmd("fsm_distributor.cli", "--id", agent_id, "--shared-dir", str(shared), "--log-level", "DEBUG",
-                      "--attributes", "balance_check_interval", "1", "--attributes", "transaction_frequency", "1",
-                      *extra)
-
-
-def start(shared, agent_id: str = "distributor") -> AgentProcess:
-    return AgentProcess(agent_argv(shared, agent_id), env=clean_env(PYTHONPATH=str(ROOT)), cwd=shared)
+def start(shared_dir, agent_id: str = "distributor") -> AgentProcess:
+    return AgentProcess(agent_argv(shared_dir, agent_id), env=clean_env(PYTHONPATH=str(ROOT)), cwd=ROOT)
 
 
 def started(agent: AgentProcess) -> dict:
     return agent.wait_for(lambda e: e["event"] == "agent_started")
 
 
-def refused(shared, agent_id: str = "distributor") -> tuple[int, str, str]:
-    proc = subprocess.Popen(agent_argv(shared, agent_id), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+def refused(shared_dir, agent_id: str = "distributor") -> tuple[int, str, str]:
+    proc = subprocess.Popen(agent_argv(shared_dir, agent_id), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=clean_env(PYTHONPATH=str(ROOT)), cwd=ROOT)
     try:
         out, err = proc.communicate(timeout=30)
@@ -69,17 +42,17 @@ def refused(shared, agent_id: str = "distributor") -> tuple[int, str, str]:
 
 
 @pytest.mark.timeout(90)
-def test_a_second_agent_with_the_same_id_exits_2_naming_id_lock_and_holder(shared):
-    first = start(shared)
+def test_a_second_agent_with_the_same_id_exits_2_naming_id_lock_and_holder(unreachable_registry):
+    first = start(unreachable_registry)
     others = []
     try:
         event = started(first)
-        path = lock_path(shared, "distributor")
+        path = lock_path(unreachable_registry, "distributor")
         assert event["lock"] == str(path) and event["pid"] == first.proc.pid
         # The first one really runs its cycles (selects the miner, finds it unreachable).
         first.wait_for(lambda e: e["event"] == "miner_cooldown")
 
-        status, out, err = refused(shared)
+        status, out, err = refused(unreachable_registry)
         assert status == 2 and out == ""
         assert err == (f"fsm_distributor: refusing to start: another agent with id 'distributor' is running "
                        f"(pid {first.proc.pid} holds {path}); accepted: one agent per id\n")
@@ -87,13 +60,13 @@ def test_a_second_agent_with_the_same_id_exits_2_naming_id_lock_and_holder(share
         assert path.read_text() == f"{first.proc.pid}\n"
 
         # Another id is another agent: it starts beside the first.
-        others.append(start(shared, "distributor2"))
-        assert started(others[-1])["lock"] == str(lock_path(shared, "distributor2"))
+        others.append(start(unreachable_registry, "distributor2"))
+        assert started(others[-1])["lock"] == str(lock_path(unreachable_registry, "distributor2"))
 
         # SIGKILL leaves no stale lock: the kernel drops it with the process.
         first.proc.kill()
         first.proc.wait(10)
-        others.append(start(shared))
+        others.append(start(unreachable_registry))
         assert started(others[-1])["pid"] == others[-1].proc.pid
         assert path.read_text() == f"{others[-1].proc.pid}\n"
         for agent in others:
