@@ -8,6 +8,11 @@ scripts start a user script; every flag Monerosim may pass is accepted.
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # `python3 -m fsm_distributor.cli`: handle signals before the imports below
+    from fsm_distributor import early_signals as _early_signals
+
+    _early_signals.install()
+
 import argparse
 import hashlib
 import importlib
@@ -19,7 +24,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from fsm_distributor import logs
+from fsm_distributor import early_signals, logs
 from fsm_distributor.config import Config, ConfigError, load_config
 from fsm_distributor.context import Deps, SystemClock, no_checkpoint
 from fsm_distributor.instance_lock import InstanceLock, LockRefused
@@ -135,23 +140,30 @@ class _Wakeup(Exception):
 
 
 class SignalStop:
-    """SIGTERM/SIGINT: ask the machine to stop; cut short a sleep, never an RPC call."""
+    """SIGTERM/SIGINT: ask the machine to stop; cut short a sleep, never an RPC call.
+
+    Storm-safe: the handler only sets flags, and raises `_Wakeup` at most once
+    per sleep (it clears `sleeping` itself first), so a burst of signals ends
+    one sleep and is otherwise absorbed.  `_Wakeup` can only come out of
+    `sleep()`, which only the run loop calls, inside run_agent's handler.
+    """
 
     def __init__(self, distributor: Distributor):
         self.distributor = distributor
         self.sleeping = False
 
     def install(self) -> None:
-        signal.signal(signal.SIGTERM, self._handle)
-        signal.signal(signal.SIGINT, self._handle)
+        for signum in early_signals.SIGNALS:
+            signal.signal(signum, self._handle)
 
     def _handle(self, signum, _frame) -> None:
         self.distributor.request_stop()
         if self.sleeping:
+            self.sleeping = False
             raise _Wakeup()
 
     def sleep(self, seconds: float) -> None:
-        self.sleeping = True
+        self.sleeping = True  # before the check: a signal after it raises, one before it is seen
         try:
             if not self.distributor.stop_requested:
                 time.sleep(seconds)
@@ -190,6 +202,7 @@ def run_agent(argv: Sequence[str], environ: Optional[dict] = None) -> int:
             distributor.run(sleep=stopper.sleep)
         except _Wakeup:  # the signal landed between the sleep and its bookkeeping
             continue
+    early_signals.ignore()  # stopping: a storm's later signals must not kill the exit (status -15)
     ctx = distributor.ctx
     log.info("agent_stopped", message=f"Distributor {args.id} stopped", sent=ctx.sent,
              recorded=ctx.recorded, failed=ctx.failed, open_intents=len(ctx.open_intents()))
@@ -200,6 +213,7 @@ def run_agent(argv: Sequence[str], environ: Optional[dict] = None) -> int:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SUBCOMMANDS:
+        early_signals.restore()  # the tools clean up on KeyboardInterrupt / their own handlers
         return importlib.import_module(SUBCOMMANDS[argv[0]]).main(argv[1:])
     return run_agent(argv)
 
