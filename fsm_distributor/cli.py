@@ -25,7 +25,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from fsm_distributor import early_signals, logs
-from fsm_distributor.config import Config, ConfigError, load_config
+from fsm_distributor.config import Config, ConfigError, attributes_from, load_config, validate_agent_id
 from fsm_distributor.context import Deps, SystemClock, no_checkpoint
 from fsm_distributor.instance_lock import InstanceLock, LockRefused
 from fsm_distributor.journal import Journal
@@ -112,7 +112,8 @@ def shared_dir_of(args: argparse.Namespace, environ: dict) -> str:
 
 def build_agent(args: argparse.Namespace, environ: dict) -> tuple[Distributor, Config, WalletPool]:
     """Parse and validate everything; raises ConfigError before anything runs."""
-    attributes = dict(args.attributes)
+    validate_agent_id(args.id)
+    attributes = attributes_from(args.attributes)
     if args.tx_frequency is not None and "transaction_frequency" not in attributes:
         attributes["transaction_frequency"] = str(args.tx_frequency)
     config = load_config(attributes)

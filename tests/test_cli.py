@@ -150,6 +150,21 @@ INVALID = {
     "seed_negative": ([], {"SIMULATION_SEED": "-99999999999"},
                       ["SIMULATION_SEED", "'-99999999999'", "an integer >= 0"]),
     "max_retries_0": (["--attributes", "max_retries", "0"], {}, ["max_retries", "'0'", "an integer 1-100"]),
+    # Ids that cannot name this agent's files: once every cycle failed ("shared file name must be a plain
+    # file name"), forever.
+    "id_with_slash": (["--id", "a/b"], {}, ["--id='a/b'", "a path separator '/'", "a plain file-name part"]),
+    "id_dot_dot": (["--id", "../x"], {}, ["--id='../x'", "a path separator '/'"]),
+    "id_hidden": (["--id", ".hidden"], {}, ["--id='.hidden'", "starts with '.'", "not starting with '.'"]),
+    "id_300_chars": (["--id", "x" * 300], {}, ["300 bytes long", "1-128 bytes of UTF-8"]),
+    "id_empty": (["--id", ""], {}, ["--id=''", "(empty)"]),
+    "id_control": (["--id", "a\tb"], {}, ["--id='a\\tb'", "a control character '\\t'", "no control characters"]),
+    "attribute_twice": (["--attributes", "max_retries", "3", "--attributes", "max_retries", "5"], {},
+                        ["max_retries='5'", "given twice: '3' and '5'", "each attribute at most once"]),
+    "attribute_twice_same": (["--attributes", "fee_reserve", "1", "--attributes", "fee_reserve", "1"], {},
+                             ["fee_reserve='1'", "given twice: '1' and '1'"]),
+    "outputs_above_uint64": (["--attributes", "md_output_amount", "10000000", "--attributes", "md_out_per_tx", "2"],
+                             {}, ["md_output_amount='10000000'", "at most 9223372.036854775807 XMR with md_out_per_tx 2",
+                                  "uint64"]),
 }
 
 
