@@ -26,7 +26,8 @@ import numpy as np
 
 from fsm_distributor import early_signals, logs
 from fsm_distributor.config import Config, ConfigError, attributes_from, load_config, validate_agent_id
-from fsm_distributor.context import Deps, SystemClock, no_checkpoint
+from fsm_distributor.clock import SystemClock
+from fsm_distributor.context import Deps, no_checkpoint
 from fsm_distributor.instance_lock import InstanceLock, LockRefused
 from fsm_distributor.journal import Journal
 from fsm_distributor.ledger import StatusFiles, TransactionLedger
