@@ -107,6 +107,8 @@ class Context:
     lookup_failures: dict[str, int] = field(default_factory=dict)
     permanently_failed: set[str] = field(default_factory=set)
     funding_cycle_last: Optional[str] = None
+    #: Keys of conditions already reported, for lines said once however long the condition lasts.
+    told: set[str] = field(default_factory=set)
     cycles: int = 0
     sent: int = 0
     failed: int = 0
