@@ -4,7 +4,7 @@ PYTHON ?= python3
 
 .PHONY: setup test sandbox diagrams
 
-# Install monero + graphviz (apt) and the package with its test tools (pip); idempotent.
+# Install monero + graphviz + faketime (apt) and the package with its test tools (pip); idempotent.
 setup:
 	PYTHON=$(PYTHON) bash scripts/bootstrap.sh
 

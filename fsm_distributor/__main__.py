@@ -11,11 +11,12 @@ import sys
 
 
 def _stopped_while_starting(_signum, _frame):
-    """SIGTERM during the imports below: nothing has started yet, so just end cleanly."""
-    raise SystemExit(0)
+    """SIGTERM/SIGINT during the imports below: nothing has started yet (early_signals says why)."""
+    os._exit(0)
 
 
-signal.signal(signal.SIGTERM, _stopped_while_starting)
+for _signum in (signal.SIGTERM, signal.SIGINT):
+    signal.signal(_signum, _stopped_while_starting)
 
 if not __package__:
     here = os.path.dirname(os.path.abspath(__file__))

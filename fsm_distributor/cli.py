@@ -8,6 +8,11 @@ scripts start a user script; every flag Monerosim may pass is accepted.
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # `python3 -m fsm_distributor.cli`: handle signals before the imports below
+    from fsm_distributor import early_signals as _early_signals
+
+    _early_signals.install()
+
 import argparse
 import hashlib
 import importlib
@@ -19,10 +24,12 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from fsm_distributor import logs
-from fsm_distributor.config import Config, ConfigError, load_config
-from fsm_distributor.context import Deps, SystemClock, no_checkpoint
+from fsm_distributor import early_signals, logs
+from fsm_distributor.config import Config, ConfigError, attributes_from, load_config, validate_agent_id
+from fsm_distributor.clock import SystemClock
+from fsm_distributor.context import Deps, no_checkpoint
 from fsm_distributor.daemon import DaemonPool
+from fsm_distributor.instance_lock import InstanceLock, LockRefused
 from fsm_distributor.journal import Journal
 from fsm_distributor.ledger import StatusFiles, TransactionLedger
 from fsm_distributor.machine import Distributor
@@ -101,14 +108,19 @@ def simulation_seed(environ: dict) -> int:
     return seed
 
 
+def shared_dir_of(args: argparse.Namespace, environ: dict) -> str:
+    return str(args.shared_dir or environ.get("MONEROSIM_SHARED_DIR") or DEFAULT_SHARED_DIR)
+
+
 def build_agent(args: argparse.Namespace, environ: dict) -> tuple[Distributor, Config, WalletPool]:
     """Parse and validate everything; raises ConfigError before anything runs."""
-    attributes = dict(args.attributes)
+    validate_agent_id(args.id)
+    attributes = attributes_from(args.attributes)
     if args.tx_frequency is not None and "transaction_frequency" not in attributes:
         attributes["transaction_frequency"] = str(args.tx_frequency)
     config = load_config(attributes)
     seed = rng_seed(simulation_seed(environ), args.id)
-    shared = SharedDir(args.shared_dir or environ.get("MONEROSIM_SHARED_DIR") or DEFAULT_SHARED_DIR)
+    shared = SharedDir(shared_dir_of(args, environ))
     wallets = WalletPool()
     deps = Deps(
         config=config,
@@ -132,23 +144,30 @@ class _Wakeup(Exception):
 
 
 class SignalStop:
-    """SIGTERM/SIGINT: ask the machine to stop; cut short a sleep, never an RPC call."""
+    """SIGTERM/SIGINT: ask the machine to stop; cut short a sleep, never an RPC call.
+
+    Storm-safe: the handler only sets flags, and raises `_Wakeup` at most once
+    per sleep (it clears `sleeping` itself first), so a burst of signals ends
+    one sleep and is otherwise absorbed.  `_Wakeup` can only come out of
+    `sleep()`, which only the run loop calls, inside run_agent's handler.
+    """
 
     def __init__(self, distributor: Distributor):
         self.distributor = distributor
         self.sleeping = False
 
     def install(self) -> None:
-        signal.signal(signal.SIGTERM, self._handle)
-        signal.signal(signal.SIGINT, self._handle)
+        for signum in early_signals.SIGNALS:
+            signal.signal(signum, self._handle)
 
     def _handle(self, signum, _frame) -> None:
         self.distributor.request_stop()
         if self.sleeping:
+            self.sleeping = False
             raise _Wakeup()
 
     def sleep(self, seconds: float) -> None:
-        self.sleeping = True
+        self.sleeping = True  # before the check: a signal after it raises, one before it is seen
         try:
             if not self.distributor.stop_requested:
                 time.sleep(seconds)
@@ -161,17 +180,24 @@ class SignalStop:
 def run_agent(argv: Sequence[str], environ: Optional[dict] = None) -> int:
     environ = dict(os.environ if environ is None else environ)
     args = agent_parser().parse_args(argv)
-    logs.configure(args.log_level, console=args.log_format == "console")
+    output = logs.configure(args.log_level, console=args.log_format == "console")
+    output.context["agent_id"] = args.id
     try:
         distributor, config, wallets = build_agent(args, environ)
     except ConfigError as exc:
-        print(f"fsm_distributor: invalid configuration: {exc}", file=sys.stderr, flush=True)
+        logs.say(f"fsm_distributor: invalid configuration: {exc}")
+        return EXIT_CONFIG
+    shared_dir = shared_dir_of(args, environ)
+    try:
+        instance = InstanceLock.acquire(shared_dir, args.id)  # held until the process ends
+    except LockRefused as exc:
+        logs.say(f"fsm_distributor: refusing to start: {exc}")
         return EXIT_CONFIG
     log = distributor.deps.log
     stopper = SignalStop(distributor)
     stopper.install()
     log.info("agent_started", message=f"Distributor {args.id} started", pid=os.getpid(),
-             shared_dir=str(args.shared_dir or environ.get("MONEROSIM_SHARED_DIR") or DEFAULT_SHARED_DIR),
+             shared_dir=shared_dir, lock=str(instance.path),
              config={k: v for k, v in vars(config).items() if k != "ignored"})
     for key in sorted(config.ignored):
         log.debug("attribute_ignored", message=f"Attribute {key} is not used by this agent")
@@ -180,6 +206,7 @@ def run_agent(argv: Sequence[str], environ: Optional[dict] = None) -> int:
             distributor.run(sleep=stopper.sleep)
         except _Wakeup:  # the signal landed between the sleep and its bookkeeping
             continue
+    early_signals.ignore()  # stopping: a storm's later signals must not kill the exit (status -15)
     ctx = distributor.ctx
     log.info("agent_stopped", message=f"Distributor {args.id} stopped", sent=ctx.sent,
              recorded=ctx.recorded, failed=ctx.failed, open_intents=len(ctx.open_intents()))
@@ -191,6 +218,7 @@ def run_agent(argv: Sequence[str], environ: Optional[dict] = None) -> int:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SUBCOMMANDS:
+        early_signals.restore()  # the tools clean up on KeyboardInterrupt / their own handlers
         return importlib.import_module(SUBCOMMANDS[argv[0]]).main(argv[1:])
     return run_agent(argv)
 

@@ -9,11 +9,12 @@ names the attribute, the value and what is accepted.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Callable, Mapping, Optional
+from typing import Callable, Iterable, Mapping, Optional, Sequence
 
-from fsm_distributor.amounts import AmountError, format_xmr, parse_xmr
+from fsm_distributor.amounts import MAX_ATOMIC, AmountError, format_xmr, parse_xmr
 
 MINER_STRATEGIES = ("weighted", "balance", "random")
 DISTRIBUTION_MODES = ("payments", "funding_cycle")
@@ -28,14 +29,52 @@ DEFAULT_FEE_RESERVE = {0: 10**10, 1: 10**10, 2: 5 * 10**10, 3: 2 * 10**11, 4: 2 
 
 
 class ConfigError(ValueError):
-    """An attribute value the agent refuses; `str()` is the one line to print."""
+    """An attribute value (or option, `kind`) the agent refuses; `str()` is the one line to print."""
 
-    def __init__(self, attribute: str, value: object, accepted: str, reason: str = ""):
+    def __init__(self, attribute: str, value: object, accepted: str, reason: str = "", kind: str = "attribute"):
         self.attribute = attribute
         self.value = value
         self.accepted = accepted
         why = f" ({reason})" if reason else ""
-        super().__init__(f"invalid attribute {attribute}={value!r}{why}; accepted: {accepted}")
+        super().__init__(f"invalid {kind} {attribute}={value!r}{why}; accepted: {accepted}")
+
+
+#: Longest agent id, in UTF-8 bytes: the id names files ({id}_distributor_journal.corrupt-N.json is
+#: the longest) and a file name holds 255 bytes.
+MAX_ID_BYTES = 128
+ID_ACCEPTED = (f"a plain file-name part: 1-{MAX_ID_BYTES} bytes of UTF-8, no '/', no control characters, "
+               f"not starting with '.'")
+
+
+def validate_agent_id(agent_id: str) -> str:
+    """The id names this agent's files in the shared dir, so it must be usable as part of a file name."""
+    unusable = [c for c in agent_id if unicodedata.category(c) in ("Cc", "Cs")]  # Cs: undecodable argv bytes
+    reason = ""
+    if not agent_id.strip():
+        reason = "only whitespace" if agent_id else "empty"
+    elif "/" in agent_id:
+        reason = "a path separator '/'"
+    elif agent_id.startswith("."):
+        reason = "starts with '.'"
+    elif unusable:
+        reason = "not valid UTF-8" if unicodedata.category(unusable[0]) == "Cs" else \
+            f"a control character {unusable[0]!r}"
+    elif len(agent_id.encode("utf-8")) > MAX_ID_BYTES:
+        reason = f"{len(agent_id.encode('utf-8'))} bytes long"
+    if reason:
+        raise ConfigError("--id", agent_id, ID_ACCEPTED, reason, kind="option")
+    return agent_id
+
+
+def attributes_from(pairs: Iterable[Sequence[str]]) -> dict[str, str]:
+    """`--attributes KEY VALUE` pairs as a dict; a key given twice is refused (which one was meant?)."""
+    attributes: dict[str, str] = {}
+    for key, value in pairs:
+        if key in attributes:
+            raise ConfigError(key, value, "each attribute at most once",
+                              f"given twice: {attributes[key]!r} and {value!r}")
+        attributes[key] = value
+    return attributes
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
@@ -213,6 +252,11 @@ def load_config(attributes: Mapping[str, str]) -> Config:
     if "fee_reserve" not in values:
         values["fee_reserve"] = DEFAULT_FEE_RESERVE[int(values.get("priority", Config.priority))]
     config = Config(**values, ignored=ignored)
+    if config.output_amount * config.outputs_per_recipient > MAX_ATOMIC:
+        raise ConfigError("md_output_amount", attributes.get("md_output_amount", format_xmr(config.output_amount)),
+                          f"at most {format_xmr(MAX_ATOMIC // config.outputs_per_recipient)} XMR with md_out_per_tx "
+                          f"{config.outputs_per_recipient}",
+                          "a recipient's outputs must fit in one transaction, whose amounts are uint64")
     if config.min_amount > config.max_amount:
         raise ConfigError(
             "min_transaction_amount", attributes.get("min_transaction_amount", format_xmr(config.min_amount)),

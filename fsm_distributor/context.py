@@ -8,12 +8,12 @@ cursor, unrecorded records), the rest is reset when a cycle starts.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Protocol, Sequence
 
 import numpy as np
 
+from fsm_distributor.clock import Clock, SystemClock  # noqa: F401  (SystemClock: re-exported)
 from fsm_distributor.config import Config
 from fsm_distributor.daemon import KeyImage, Location
 from fsm_distributor.journal import BUILT, OPEN, Intent, Loaded, paid_recipients
@@ -29,22 +29,6 @@ class Outcome:
 
     trigger: str
     delay: float = 0.0
-
-
-class Clock(Protocol):
-    def time(self) -> float: ...
-    def sleep(self, seconds: float) -> None: ...
-
-
-class SystemClock:
-    """`time.time()`/`time.sleep()`: under Shadow these are the simulated clock."""
-
-    def time(self) -> float:
-        return time.time()
-
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            time.sleep(seconds)
 
 
 class Wallet(Protocol):
@@ -150,6 +134,8 @@ class Context:
     lookup_failures: dict[str, int] = field(default_factory=dict)
     permanently_failed: set[str] = field(default_factory=set)
     funding_cycle_last: Optional[str] = None
+    #: Keys of conditions already reported, for lines said once however long the condition lasts.
+    told: set[str] = field(default_factory=set)
     cycles: int = 0
     sent: int = 0
     failed: int = 0
@@ -179,6 +165,21 @@ class Context:
     _intents_version: int = field(default=0, init=False, repr=False, compare=False)
     _paid: dict[str, tuple[int, dict[str, str]]] = field(default_factory=dict, init=False, repr=False,
                                                          compare=False)
+
+    def shift_deadlines(self, seconds: float) -> None:
+        """The wall clock stepped by `seconds`: move every stored wall-clock time with it, so each
+        wait keeps its length instead of growing by the step (or ending at once)."""
+        if self.last_success_at is not None:
+            self.last_success_at += seconds
+        if self.funding_started_at is not None:
+            self.funding_started_at += seconds
+        if self.recovery_due_at:  # 0.0: due at once, whatever the clock says
+            self.recovery_due_at += seconds
+        if self.next_funding_at:
+            self.next_funding_at += seconds
+        self.cooldown_until = {k: t + seconds for k, t in self.cooldown_until.items()}
+        self.verify_due_at = {k: t + seconds for k, t in self.verify_due_at.items()}
+        self.watch_due_at = {k: t + seconds for k, t in self.watch_due_at.items()}
 
     def put_intent(self, intent: Intent) -> None:
         """Add or replace one intent (by tx_hash) and keep the open index in step.

@@ -5,14 +5,20 @@ go.  Stable keys: `timestamp` (Unix seconds from `time.time()`, simulated
 under Shadow), `level`, `event` (a machine name such as ``transition``),
 `message` (human text that carries the phrases Monerosim's scripts grep),
 `agent_id`, then whatever context the step has bound.
+
+Logging never ends the agent: a line that cannot be written (a full disk,
+a closed pipe) makes the output fall back to stderr, then to nothing, and
+the agent goes on paying and recording (`FallbackOutput`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import sys
 import time
-from typing import Any, TextIO
+from typing import Any, Optional, Sequence, TextIO
 
 import structlog
 
@@ -43,9 +49,91 @@ def _order_keys(_logger: Any, _name: str, event: dict) -> dict:
     return ordered
 
 
-def configure(level: str = "INFO", *, console: bool = False, stream: TextIO | None = None) -> None:
-    """Route structlog to `stream` (stdout); JSON lines unless `console` is asked for."""
-    out = stream or sys.stdout
+class FallbackOutput:
+    """Writes each line to the first stream that still works: stdout, then stderr, then nowhere.
+
+    A stream whose write or flush raises (OSError: ENOSPC, EPIPE, EIO; ValueError:
+    closed) is given up for good, and the descriptor under it is pointed at
+    /dev/null so that nothing else fails on it either (the interpreter's own
+    flush of a dead stdout at exit, which would print a traceback and end
+    with status 120).  The next stream gets one line saying what happened.
+    """
+
+    def __init__(self, streams: Sequence[TextIO]):
+        self._streams = list(streams)
+        self.failures: list[str] = []
+        #: Keys every line carries (the CLI adds `agent_id`), for the line this output writes itself.
+        self.context: dict[str, Any] = {}
+
+    def write_line(self, line: str) -> None:
+        while self._streams:
+            stream = self._streams[0]
+            try:
+                stream.write(line + "\n")
+                stream.flush()
+                return
+            except (OSError, ValueError) as exc:
+                self._give_up(stream, exc)
+                line = self._note(stream, exc) + "\n" + line
+
+    def _give_up(self, stream: TextIO, exc: BaseException) -> None:
+        self._streams.pop(0)
+        self.failures.append(f"{_name(stream)}: {type(exc).__name__}: {exc}")
+        _silence(stream)
+
+    def _note(self, stream: TextIO, exc: BaseException) -> str:
+        later = _name(self._streams[0]) if self._streams else "nowhere"
+        return json.dumps({"timestamp": round(time.time(), 6), "level": "error", "event": "log_output_failed",
+                           "message": f"Cannot write the log to {_name(stream)} ({type(exc).__name__}: {exc}); "
+                                      f"logging to {later} from now on", **self.context, "failed": _name(stream)},
+                          default=str)
+
+
+def _name(stream: TextIO) -> str:
+    return str(getattr(stream, "name", None) or type(stream).__name__)
+
+
+def _silence(stream: TextIO) -> None:
+    """Point the stream's descriptor at /dev/null; then drop what it still buffers."""
+    try:
+        fd: Optional[int] = stream.fileno()
+    except (OSError, ValueError, AttributeError):
+        fd = None
+    if fd is not None:
+        try:
+            null = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(null, fd)
+            finally:
+                os.close(null)
+        except OSError:
+            pass
+    try:
+        stream.flush()  # into /dev/null now; what cannot be flushed is lost either way
+    except (OSError, ValueError):
+        pass
+
+
+class SafeLogger:
+    """structlog's PrintLogger, writing through a `FallbackOutput` (one write per line)."""
+
+    def __init__(self, output: FallbackOutput):
+        self._output = output
+
+    def msg(self, message: str) -> None:
+        self._output.write_line(message)
+
+    log = debug = info = warn = warning = msg
+    fatal = failure = err = error = critical = exception = msg
+
+
+def configure(level: str = "INFO", *, console: bool = False, stream: TextIO | None = None,
+              fallback: TextIO | None = None) -> FallbackOutput:
+    """Route structlog to `stream` (stdout), else `fallback` (stderr); JSON lines unless `console`.
+
+    Returns the output, whose `failures` say which streams were given up.
+    """
+    output = FallbackOutput([stream or sys.stdout, fallback or sys.stderr])
     renderer: Any = (structlog.dev.ConsoleRenderer(colors=False) if console
                      else structlog.processors.JSONRenderer(sort_keys=False, default=str))
     structlog.configure(
@@ -59,11 +147,20 @@ def configure(level: str = "INFO", *, console: bool = False, stream: TextIO | No
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(LEVELS.get(level.upper(), logging.INFO)),
-        logger_factory=structlog.PrintLoggerFactory(out),
+        logger_factory=lambda *_args: SafeLogger(output),
         cache_logger_on_first_use=False,
     )
     # `transitions` logs one INFO line per callback through stdlib logging.
     logging.getLogger("transitions").setLevel(logging.WARNING)
+    return output
+
+
+def say(line: str) -> None:
+    """One line on stderr before logging is set up (a refusal at start-up); never raises."""
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        _silence(sys.stderr)
 
 
 def get_logger(**context: Any) -> Any:

@@ -77,6 +77,7 @@ class Distributor:
         if source in TERMINAL:
             raise RuntimeError(f"the machine is {source}: no step is possible")
         structlog.contextvars.bind_contextvars(state=source.value)
+        self._follow_clock()
         stopping = self.stop_requested and source not in FINISH_BEFORE_STOP
         outcome = Outcome("shutdown") if stopping else self._act(source)
         if outcome.trigger not in triggers_from(source):
@@ -91,6 +92,15 @@ class Distributor:
                            **{"from": source.value, "to": dest.value, "trigger": outcome.trigger},
                            delay=round(outcome.delay, 3))
         return StepResult(source, outcome.trigger, dest, outcome.delay)
+
+    def _follow_clock(self) -> None:
+        """A step of the wall clock since the last step moves the deadlines with it (clock.py)."""
+        step = self.deps.clock.jumped()
+        if step:
+            self.ctx.shift_deadlines(step)
+            self.deps.log.warning("clock_jump", message=f"The wall clock jumped {step:+.3f}s against the "
+                                  f"monotonic clock; deadlines moved with it, waits keep their length",
+                                  jump=round(step, 3))
 
     def _act(self, source: State) -> Outcome:
         try:

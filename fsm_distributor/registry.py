@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Iterator, Optional
 
-from fsm_distributor.shared_state import InvalidJSONError, SharedDir, TruncatedJSONError
+from fsm_distributor.shared_state import InvalidJSONError, SharedDir, TruncatedJSONError, _json_kind
 
 AGENT_REGISTRY = "agent_registry.json"
 MINERS_REGISTRY = "miners.json"
@@ -25,10 +25,49 @@ INFO_SUFFIXES = ("_user_info.json", "_miner_info.json")
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
+#: Problem lines kept per file and read; the rest are only counted, so a file of a million bad
+#: entries neither floods the log nor fills the memory.
+MAX_PROBLEMS = 20
+_PORT_ACCEPTED = "accepted: an integer 1-65535"
 
 
 class RegistryError(Exception):
     """A registry file is missing or unusable as a whole."""
+
+
+class Problems(list):
+    """The problem lines of one file: the first `limit` kept, `total` counts them all."""
+
+    def __init__(self, limit: int = MAX_PROBLEMS):
+        super().__init__()
+        self.limit = limit
+        self.total = 0
+
+    def append(self, line: str) -> None:
+        self.total += 1
+        if len(self) < self.limit:
+            super().append(line)
+
+
+def _with_article(word: str) -> str:
+    return ("an " if word.lstrip("'")[0] in "aeiou" else "a ") + word
+
+
+def _a(value: Any) -> str:
+    """'an object', 'a string', 'null': a JSON value's kind for a message."""
+    kind = _json_kind(value)
+    return kind if kind == "null" else _with_article(kind)
+
+
+def _document(data: Any, name: str, key: str) -> list:
+    """`data[key]`, the list of entries of a registry file, or the RegistryError saying what is wrong."""
+    if not isinstance(data, dict):
+        raise RegistryError(f"{name}: must be a JSON object with {_with_article(repr(key))} list, got {_a(data)}")
+    if key not in data:
+        raise RegistryError(f"{name}: has no '{key}' list (keys: {', '.join(map(repr, list(data)[:10])) or 'none'})")
+    if not isinstance(data[key], list):
+        raise RegistryError(f"{name}: '{key}' must be a list, got {_a(data[key])}")
+    return data[key]
 
 
 def parse_bool(value: Any) -> Optional[bool]:
@@ -134,7 +173,10 @@ class Snapshot:
 
     agents: tuple[Agent, ...]
     miners: tuple[Miner, ...]
+    #: The first MAX_PROBLEMS problem lines of each file ...
     problems: tuple[str, ...] = ()
+    #: ... and how many each file had in all: (file name, count).
+    problem_totals: tuple[tuple[str, int], ...] = ()
 
     @cached_property
     def with_wallet(self) -> tuple[Agent, ...]:
@@ -213,14 +255,13 @@ class WalletAgents:
 
 
 def parse_agents(data: Any) -> tuple[list[Agent], list[str]]:
-    """Entries of agent_registry.json; bad entries are skipped with a reason."""
-    if not isinstance(data, dict) or not isinstance(data.get("agents"), list):
-        raise RegistryError(f"{AGENT_REGISTRY}: expected an object with an 'agents' list, "
-                            f"got {type(data).__name__}")
+    """Entries of agent_registry.json; bad entries are skipped, bad fields ignored, each with a reason
+    (the first MAX_PROBLEMS; the list's `total` counts them all)."""
+    entries = _document(data, AGENT_REGISTRY, "agents")
     agents: list[Agent] = []
-    problems: list[str] = []
+    problems = Problems()
     seen: set[str] = set()
-    for index, entry in enumerate(data["agents"]):
+    for index, entry in enumerate(entries):
         if not isinstance(entry, dict):
             problems.append(f"{AGENT_REGISTRY}: entry {index} is not an object; skipped")
             continue
@@ -232,21 +273,40 @@ def parse_agents(data: Any) -> tuple[list[Agent], list[str]]:
             problems.append(f"{AGENT_REGISTRY}: duplicate id {agent_id!r} at entry {index}; later entry skipped")
             continue
         seen.add(agent_id)
+        who = f"{AGENT_REGISTRY}: agent {agent_id!r}"
         attributes = entry.get("attributes")
         if not isinstance(attributes, dict):
+            if attributes is not None:
+                problems.append(f"{who} has attributes that are {_a(attributes)}, not an object; ignored")
             attributes = {}
         raw_port = entry.get("wallet_rpc_port")
         port = _port(raw_port)
         if raw_port is not None and port is None:
-            problems.append(f"{AGENT_REGISTRY}: agent {agent_id!r} has invalid wallet_rpc_port {raw_port!r}")
+            problems.append(f"{who} has invalid wallet_rpc_port {raw_port!r} ({_PORT_ACCEPTED})")
+        raw_daemon_port = entry.get("daemon_rpc_port")
+        daemon_port = _port(raw_daemon_port)
+        if raw_daemon_port is not None and daemon_port is None:
+            problems.append(f"{who} has invalid daemon_rpc_port {raw_daemon_port!r} ({_PORT_ACCEPTED}); ignored")
         address = entry.get("wallet_address")
-        address = address.strip() if isinstance(address, str) and address.strip() else None
-        ip = entry.get("ip_addr") if isinstance(entry.get("ip_addr"), str) else None
-        has_wallet = parse_bool(entry.get("wallet", False)) is True or port is not None or address is not None
+        if isinstance(address, str):
+            address = address.strip() or None
+        elif address is not None:
+            problems.append(f"{who} has invalid wallet_address {address!r} (accepted: a string); ignored")
+            address = None
+        ip = entry.get("ip_addr")
+        if ip is not None and not isinstance(ip, str):
+            problems.append(f"{who} has invalid ip_addr {ip!r} (accepted: a string such as '11.0.0.1'); "
+                            f"its wallet cannot be reached")
+            ip = None
+        raw_wallet = entry.get("wallet", False)
+        wallet_flag = parse_bool(raw_wallet)
+        if wallet_flag is None:
+            problems.append(f"{who} has invalid wallet {raw_wallet!r} (accepted: true/false/1/0/yes/no/on/off); "
+                            f"taken as false")
+        has_wallet = wallet_flag is True or port is not None or address is not None
         # No copy of `attributes`: it is the parsed document's own dict, which nothing mutates
         # (RegistryReader's cache hands the same document out again; see read_json_cached).
-        agents.append(Agent(agent_id, ip, port, address, has_wallet, attributes,
-                            _port(entry.get("daemon_rpc_port"))))
+        agents.append(Agent(agent_id, ip, port, address, has_wallet, attributes, daemon_port))
     return agents, problems
 
 
@@ -267,14 +327,12 @@ def _weight(raw: Any, who: str, problems: list[str]) -> float:
 
 def join_miners(data: Any, agents: list[Agent]) -> tuple[list[Miner], list[str]]:
     """Join miners.json to registry agents by agent_id (by ip_addr only when there is no id)."""
-    if not isinstance(data, dict) or not isinstance(data.get("miners"), list):
-        raise RegistryError(f"{MINERS_REGISTRY}: expected an object with a 'miners' list, "
-                            f"got {type(data).__name__}")
+    entries = _document(data, MINERS_REGISTRY, "miners")
     by_id = {a.id: a for a in agents}
     miners: list[Miner] = []
-    problems: list[str] = []
+    problems = Problems()
     seen: set[str] = set()
-    for index, entry in enumerate(data["miners"]):
+    for index, entry in enumerate(entries):
         if not isinstance(entry, dict):
             problems.append(f"{MINERS_REGISTRY}: entry {index} is not an object; skipped")
             continue
@@ -301,7 +359,11 @@ def join_miners(data: Any, agents: list[Agent]) -> tuple[list[Miner], list[str]]
             continue
         seen.add(agent.id)
         weight = _weight(entry.get("weight"), repr(agent.id), problems)
-        address = entry.get("wallet_address") if isinstance(entry.get("wallet_address"), str) else None
+        address = entry.get("wallet_address")
+        if address is not None and not isinstance(address, str):
+            problems.append(f"{MINERS_REGISTRY}: miner {agent.id!r} has invalid wallet_address {address!r} "
+                            f"(accepted: a string); ignored")
+            address = None
         miners.append(Miner(agent.id, agent.ip_addr, agent.wallet_rpc_port, weight,
                             address or agent.wallet_address, agent.daemon_rpc_port))
     return miners, problems
@@ -311,7 +373,8 @@ def build_snapshot(agent_data: Any, miner_data: Any) -> Snapshot:
     with _gc_paused():
         agents, problems = parse_agents(agent_data)
         miners, miner_problems = join_miners(miner_data, agents)
-        return Snapshot(tuple(agents), tuple(miners), tuple(problems + miner_problems))
+        totals = ((AGENT_REGISTRY, problems.total), (MINERS_REGISTRY, miner_problems.total))
+        return Snapshot(tuple(agents), tuple(miners), tuple(problems + miner_problems), totals)
 
 
 class RegistryReader:

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v monerod >/dev/null 2>&1 && command -v monero-wallet-rpc >/dev/null 2>&1 || need_apt+=(monero)
 command -v dot >/dev/null 2>&1 || need_apt+=(graphviz)
+command -v faketime >/dev/null 2>&1 || need_apt+=(faketime)  # libfaketime: the agent under a clock from 2000
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -56,6 +56,9 @@ class FakeClock:
         self.sleeps.append(seconds)
         self.now += max(0.0, seconds)
 
+    def jumped(self) -> float:
+        return 0.0  # one clock, as under Shadow: it never steps
+
 
 @dataclass
 class SentTx:

@@ -8,23 +8,16 @@ and stop it with a signal.  Every subprocess is killed in a `finally`.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import select
 import signal
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
+from agent_processes import (PACKAGE_DIR, REQUIRED_KEYS, ROOT, AgentProcess, assert_stopped_cleanly, clean_env,
+                             module_cmd)
 
 from fsm_distributor import cli
 from fsm_distributor.config import KNOWN_ATTRIBUTES, ConfigError
-
-ROOT = Path(__file__).resolve().parents[1]
-PACKAGE_DIR = ROOT / "fsm_distributor"
-REQUIRED_KEYS = ("timestamp", "level", "event", "message", "agent_id")
 
 MONEROSIM_ARGS = [
     "--id", "distributor", "--shared-dir", "{shared}", "--rpc-host", "127.0.0.1", "--log-level", "DEBUG",
@@ -35,101 +28,6 @@ MONEROSIM_ARGS = [
     "--attributes", "transaction_frequency", "60",
     "--tx-frequency", "30",
 ]
-
-
-def clean_env(**extra: str) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "MONEROSIM_SHARED_DIR", "SIMULATION_SEED", "MONEROSIM_LOG_LEVEL")}
-    env.update(PYTHONHASHSEED="0", PYTHONUNBUFFERED="1")
-    env.update(extra)
-    return env
-
-
-class AgentProcess:
-    """A running agent whose stdout is read line by line, each line checked to be a JSON object."""
-
-    def __init__(self, argv: list[str], *, env: dict, cwd: Path | str):
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd)
-        self.events: list[dict] = []
-        self._buf = b""
-        self.stderr = ""
-
-    def _take_lines(self) -> None:
-        *lines, self._buf = self._buf.split(b"\n")
-        for line in lines:
-            event = json.loads(line)  # every stdout line must be JSON ...
-            assert isinstance(event, dict), line  # ... and an object
-            missing = [k for k in REQUIRED_KEYS if k not in event]
-            assert not missing, f"{missing} missing in {line!r}"
-            self.events.append(event)
-
-    def wait_for(self, predicate, timeout: float = 15.0) -> dict:
-        """The first event (seen already or arriving within `timeout`) for which `predicate` holds."""
-        deadline = time.monotonic() + timeout
-        checked = 0
-        fd = self.proc.stdout.fileno()
-        while True:
-            for event in self.events[checked:]:
-                if predicate(event):
-                    return event
-            checked = len(self.events)
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no matching event within {timeout}s; got {self.events}")
-            ready, _, _ = select.select([fd], [], [], left)
-            if ready:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    raise AssertionError(f"agent exited ({self.proc.wait()}) before the event; "
-                                         f"stderr: {self.proc.stderr.read().decode()}; got {self.events}")
-                self._buf += chunk
-                self._take_lines()
-
-    def finish(self, timeout: float) -> int:
-        """Wait for the exit, read what is left, check every line."""
-        out, err = self.proc.communicate(timeout=timeout)
-        self._buf += out
-        if self._buf and not self._buf.endswith(b"\n"):
-            raise AssertionError(f"unterminated last line {self._buf!r}")
-        self._take_lines()
-        self.stderr = err.decode()
-        return self.proc.returncode
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        try:
-            self.proc.communicate(timeout=5)
-        except (ValueError, subprocess.TimeoutExpired):
-            pass
-
-    def stop_when_idle(self, signum: int) -> tuple[int, float]:
-        """Wait until the agent sleeps in Idle, send `signum`; return (status, seconds to exit)."""
-        self.wait_for(idle_sleep)
-        sent = time.monotonic()
-        self.proc.send_signal(signum)
-        status = self.finish(timeout=10)
-        return status, time.monotonic() - sent
-
-    def first(self, event_name: str) -> dict:
-        return next(e for e in self.events if e["event"] == event_name)
-
-
-def idle_sleep(event: dict) -> bool:
-    return event["event"] == "transition" and event.get("to") == "Idle" and event.get("delay", 0) > 0
-
-
-def module_cmd(module: str, *args: str) -> list[str]:
-    return [sys.executable, "-m", module, *args]
-
-
-def assert_stopped_cleanly(agent: AgentProcess, status: int, took: float) -> None:
-    assert status == 0, agent.stderr
-    assert took < 1.0
-    transitions = [e for e in agent.events if e["event"] == "transition"]
-    assert transitions[-1]["to"] == "Stopped" and transitions[-1]["trigger"] == "shutdown"
-    assert agent.events[-1]["event"] == "agent_stopped"
-    assert agent.stderr == ""
 
 
 # ---------------------------------------------------------------- running the agent
@@ -252,6 +150,21 @@ INVALID = {
     "seed_negative": ([], {"SIMULATION_SEED": "-99999999999"},
                       ["SIMULATION_SEED", "'-99999999999'", "an integer >= 0"]),
     "max_retries_0": (["--attributes", "max_retries", "0"], {}, ["max_retries", "'0'", "an integer 1-100"]),
+    # Ids that cannot name this agent's files: once every cycle failed ("shared file name must be a plain
+    # file name"), forever.
+    "id_with_slash": (["--id", "a/b"], {}, ["--id='a/b'", "a path separator '/'", "a plain file-name part"]),
+    "id_dot_dot": (["--id", "../x"], {}, ["--id='../x'", "a path separator '/'"]),
+    "id_hidden": (["--id", ".hidden"], {}, ["--id='.hidden'", "starts with '.'", "not starting with '.'"]),
+    "id_300_chars": (["--id", "x" * 300], {}, ["300 bytes long", "1-128 bytes of UTF-8"]),
+    "id_empty": (["--id", ""], {}, ["--id=''", "(empty)"]),
+    "id_control": (["--id", "a\tb"], {}, ["--id='a\\tb'", "a control character '\\t'", "no control characters"]),
+    "attribute_twice": (["--attributes", "max_retries", "3", "--attributes", "max_retries", "5"], {},
+                        ["max_retries='5'", "given twice: '3' and '5'", "each attribute at most once"]),
+    "attribute_twice_same": (["--attributes", "fee_reserve", "1", "--attributes", "fee_reserve", "1"], {},
+                             ["fee_reserve='1'", "given twice: '1' and '1'"]),
+    "outputs_above_uint64": (["--attributes", "md_output_amount", "10000000", "--attributes", "md_out_per_tx", "2"],
+                             {}, ["md_output_amount='10000000'", "at most 9223372.036854775807 XMR with md_out_per_tx 2",
+                                  "uint64"]),
 }
 
 

@@ -10,10 +10,13 @@ from fsm_distributor.config import (
     DEFAULT_FEE_RESERVE,
     KNOWN_ATTRIBUTES,
     MAX_DURATION,
+    MAX_ID_BYTES,
     Config,
     ConfigError,
+    attributes_from,
     load_config,
     parse_duration,
+    validate_agent_id,
 )
 
 XMR = 10**12
@@ -331,3 +334,38 @@ def test_distribution_mode_follows_the_attributes_given():
     assert load_config({"md_n_recipients": "4"}).distribution_mode == "funding_cycle"
     assert load_config({"md_n_recipients": "4", "transaction_frequency": "60"}).distribution_mode == "payments"
     assert load_config({"md_n_recipients": "4", "distribution_mode": "payments"}).distribution_mode == "payments"
+
+
+# ---------------------------------------------------------------- the id and the attribute list
+
+
+@pytest.mark.parametrize("agent_id", ["distributor", "user001", "miner-7", "a b", "a..b", "x" * MAX_ID_BYTES,
+                                      "é" * (MAX_ID_BYTES // 2)])
+def test_ids_that_name_files_are_accepted(agent_id):
+    assert validate_agent_id(agent_id) == agent_id
+
+
+@pytest.mark.parametrize("agent_id, reason", [
+    ("a/b", "a path separator '/'"), ("/abs", "a path separator '/'"), (".", "starts with '.'"),
+    ("..", "starts with '.'"), ("", "empty"), ("  ", "only whitespace"), ("a\x00b", "a control character '\\x00'"),
+    ("a\x7fb", "a control character '\\x7f'"), ("a\udcffb", "not valid UTF-8"),
+    ("x" * (MAX_ID_BYTES + 1), f"{MAX_ID_BYTES + 1} bytes long"), ("é" * 65, "130 bytes long")])
+def test_ids_that_cannot_name_files_are_refused_saying_why(agent_id, reason):
+    with pytest.raises(ConfigError) as info:
+        validate_agent_id(agent_id)
+    assert str(info.value).startswith(f"invalid option --id={agent_id!r} ({reason}); accepted: a plain file-name")
+
+
+def test_attributes_keep_their_order_and_refuse_a_repeated_key():
+    assert list(attributes_from([["b", "2"], ["a", "1"]]).items()) == [("b", "2"), ("a", "1")]
+    with pytest.raises(ConfigError) as info:
+        attributes_from([["max_retries", "3"], ["x", "y"], ["max_retries", "5"]])
+    assert_names(info.value, "max_retries", "5", "each attribute at most once")
+    assert "given twice: '3' and '5'" in str(info.value)
+
+
+def test_a_recipients_outputs_must_fit_in_uint64():
+    limit = (2**64 - 1) // 2
+    assert load_config({"md_output_amount": "9223372.036854775807", "md_out_per_tx": "2"}).output_amount == limit
+    err = refused({"md_output_amount": "9223372.036854775808", "md_out_per_tx": "2"})
+    assert_names(err, "md_output_amount", "9223372.036854775808", "at most 9223372.036854775807 XMR")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from structlog.testing import capture_logs
 
@@ -331,6 +332,34 @@ def test_amount_is_drawn_in_range_as_integer_atomic_units():
         seen.add(world.ledger.records[-1]["amount_atomic"])
     assert seen == {1, 2, 3}
     assert all(type(r["amount_atomic"]) is int for r in world.ledger.records)
+
+
+def test_amounts_above_int64_are_drawn_exactly_up_to_the_wallet_limit():
+    # 10 million XMR is above int64 atomic units: numpy's default draw failed every cycle
+    # ("high is out of bounds for int64"); up to 2**64 - 1 (the most a wallet takes) must work.
+    world = make_world({"transaction_frequency": "0", "min_transaction_amount": "9300000",
+                        "max_transaction_amount": "18446744.073709551615"}, weights=(100,), unlocked=2**64 - 1)
+    for _ in range(5):
+        world.miners["m1"].unlocked = world.miners["m1"].total = 2**64 - 1  # refilled: every draw is payable
+        run_cycle(world)
+    amounts = [r["amount_atomic"] for r in world.ledger.records]
+    assert len(amounts) == 5 and len(set(amounts)) == 5
+    assert all(type(a) is int and 9_300_000 * XMR <= a <= 2**64 - 1 for a in amounts)
+
+
+def test_amounts_within_int64_are_drawn_as_they_always_were():
+    """Same seed, same amounts: the int64 draw is untouched by the uint64 path."""
+    world = make_world({"transaction_frequency": "0", "min_transaction_amount": "0.1",
+                        "max_transaction_amount": "9223372.036854775807"}, weights=(100,), unlocked=2**63)
+    reference = np.random.default_rng(7)
+    draws = []
+    for _ in range(3):
+        world.step()  # Idle: the cycle's amount is drawn here, before the draws of miner and recipient
+        draws.append(world.ctx.amount)
+        world.cycle()
+    low, high = world.config.min_amount, world.config.max_amount
+    assert draws[0] == int(reference.integers(low, high, endpoint=True))
+    assert all(type(a) is int for a in draws) and len(set(draws)) == 3
 
 
 def decisions(seed: int, cycles: int = 15):

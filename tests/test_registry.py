@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from fsm_distributor.registry import (
     AGENT_REGISTRY,
+    MAX_PROBLEMS,
     MINERS_REGISTRY,
     Agent,
     Miner,
@@ -111,7 +112,8 @@ def test_parse_agents_reads_monerosim_entries():
 def test_agent_without_port_or_ip_has_no_endpoint():
     agents, problems = parse_agents({"agents": [agent("a", port=None), agent("b", ip=None),
                                                 agent("c", ip=5)]})
-    assert problems == []
+    assert problems == [f"{AGENT_REGISTRY}: agent 'c' has invalid ip_addr 5 (accepted: a string such as "
+                        f"'11.0.0.1'); its wallet cannot be reached"]
     assert [a.endpoint for a in agents] == [None, None, None]
     assert agents[0].has_wallet is True  # "wallet": true in the entry
     assert agents[2].ip_addr is None
@@ -133,7 +135,8 @@ def test_wallet_flag_strings_and_implied_wallets():
 def test_invalid_wallet_port_is_a_problem_naming_agent_and_value(port):
     agents, problems = parse_agents({"agents": [agent("u1", port=port)]})
     assert agents[0].wallet_rpc_port is None and agents[0].endpoint is None
-    assert problems == [f"{AGENT_REGISTRY}: agent 'u1' has invalid wallet_rpc_port {port!r}"]
+    assert problems == [f"{AGENT_REGISTRY}: agent 'u1' has invalid wallet_rpc_port {port!r} "
+                        f"(accepted: an integer 1-65535)"]
 
 
 def test_bad_entries_are_skipped_and_good_ones_kept():
@@ -158,15 +161,58 @@ def test_duplicate_ids_keep_the_first_entry():
     assert problems == [f"{AGENT_REGISTRY}: duplicate id 'u1' at entry 2; later entry skipped"]
 
 
-def test_attributes_that_are_not_an_object_become_empty():
-    a, = agents_of(agent("u1", attributes=["is_miner", "true"]))
-    assert a.attributes == {}
+def test_attributes_that_are_not_an_object_become_empty_with_a_problem():
+    agents, problems = parse_agents({"agents": [agent("u1", attributes=["is_miner", "true"])]})
+    assert agents[0].attributes == {}
+    assert problems == [f"{AGENT_REGISTRY}: agent 'u1' has attributes that are an array, not an object; ignored"]
 
 
-@pytest.mark.parametrize("data", [None, [], {}, {"agents": None}, {"agents": {}}, "agents", 3])
-def test_registry_without_agent_list_is_a_registry_error(data):
-    with pytest.raises(RegistryError, match=r"agent_registry\.json: expected an object with an 'agents' list"):
+@pytest.mark.parametrize("field, value, problem", [
+    ("ip_addr", 127001, "invalid ip_addr 127001 (accepted: a string such as '11.0.0.1'); its wallet cannot be "
+                        "reached"),
+    ("wallet_address", 12345, "invalid wallet_address 12345 (accepted: a string); ignored"),
+    ("attributes", "is_miner", "attributes that are a string, not an object; ignored"),
+    ("daemon_rpc_port", "x", "invalid daemon_rpc_port 'x' (accepted: an integer 1-65535); ignored"),
+    ("daemon_rpc_port", 70000, "invalid daemon_rpc_port 70000 (accepted: an integer 1-65535); ignored"),
+    ("wallet", "maybe", "invalid wallet 'maybe' (accepted: true/false/1/0/yes/no/on/off); taken as false"),
+])
+def test_each_wrong_typed_field_gets_one_precise_line(field, value, problem):
+    agents, problems = parse_agents({"agents": [agent("u1", **{field: value}), agent("u2")]})
+    assert problems == [f"{AGENT_REGISTRY}: agent 'u1' has {problem}"]
+    assert [a.id for a in agents] == ["u1", "u2"]  # the entry is kept; only the field is dropped
+
+
+def test_absent_and_null_fields_are_no_problem():
+    entry = {"id": "u1", "ip_addr": None, "wallet_address": None, "attributes": None, "daemon_rpc_port": None}
+    assert agents_of(entry)[0].endpoint is None
+
+
+@pytest.mark.parametrize("data, message", [
+    (None, "must be a JSON object with an 'agents' list, got null"),
+    ([], "must be a JSON object with an 'agents' list, got an array"),
+    ("agents", "must be a JSON object with an 'agents' list, got a string"),
+    (3, "must be a JSON object with an 'agents' list, got a number"),
+    ({}, "has no 'agents' list (keys: none)"),
+    ({"agent": [], "x": 1}, "has no 'agents' list (keys: 'agent', 'x')"),
+    ({"agents": None}, "'agents' must be a list, got null"),
+    ({"agents": {}}, "'agents' must be a list, got an object"),
+    ({"agents": {"u1": {"id": "u1"}}}, "'agents' must be a list, got an object"),
+])
+def test_registry_without_agent_list_is_a_registry_error_saying_what_it_got(data, message):
+    with pytest.raises(RegistryError) as info:
         parse_agents(data)
+    assert str(info.value) == f"{AGENT_REGISTRY}: {message}"
+
+
+def test_problem_lines_are_capped_per_file_and_counted():
+    agents = [agent("u1")] + [{"id": 7}] * 1000
+    miners = [{"agent_id": f"ghost{i}", "weight": 1} for i in range(500)]
+    snap = build_snapshot({"agents": agents}, {"miners": miners})
+    assert snap.problems[:MAX_PROBLEMS] == tuple(f"{AGENT_REGISTRY}: entry {i} has no string 'id'; skipped"
+                                                 for i in range(1, MAX_PROBLEMS + 1))
+    assert snap.problems[MAX_PROBLEMS:] == tuple(f"{MINERS_REGISTRY}: miner 'ghost{i}' is not in "
+                                                 f"{AGENT_REGISTRY}; skipped" for i in range(MAX_PROBLEMS))
+    assert snap.problem_totals == ((AGENT_REGISTRY, 1000), (MINERS_REGISTRY, 500))
 
 
 # ---------------------------------------------------------------- join_miners
@@ -291,10 +337,24 @@ def test_miner_without_port_has_no_endpoint():
     assert [m.endpoint for m in miners] == [None, None]
 
 
-@pytest.mark.parametrize("data", [None, [], {}, {"miners": None}, {"miners": {"a": 1}}])
-def test_miners_file_without_a_list_is_a_registry_error(registry, data):
-    with pytest.raises(RegistryError, match=r"miners\.json: expected an object with a 'miners' list"):
+@pytest.mark.parametrize("data, message", [
+    (None, "must be a JSON object with a 'miners' list, got null"),
+    ([], "must be a JSON object with a 'miners' list, got an array"),
+    ({}, "has no 'miners' list (keys: none)"),
+    ({"miners": None}, "'miners' must be a list, got null"),
+    ({"miners": {"a": 1}}, "'miners' must be a list, got an object"),
+])
+def test_miners_file_without_a_list_is_a_registry_error(registry, data, message):
+    with pytest.raises(RegistryError) as info:
         join_miners(data, registry)
+    assert str(info.value) == f"{MINERS_REGISTRY}: {message}"
+
+
+def test_a_miners_wallet_address_of_the_wrong_type_is_a_problem(registry):
+    miner, problems = one_miner({"agent_id": "miner001", "weight": 1, "wallet_address": 12345}, registry)
+    assert miner.wallet_address == registry[0].wallet_address  # the registry entry's, as when absent
+    assert problems == [f"{MINERS_REGISTRY}: miner 'miner001' has invalid wallet_address 12345 (accepted: a "
+                        f"string); ignored"]
 
 
 def test_build_snapshot_collects_everything():
@@ -439,11 +499,11 @@ def test_missing_registry_file_raises_missing_file_error(shared, name):
 
 
 @pytest.mark.parametrize("agent_json,miner_json,pattern", [
-    ([agent("a")], {"miners": []}, r"agent_registry\.json: expected an object with an 'agents' list, got list"),
-    ({"agents": "none"}, {"miners": []}, r"agent_registry\.json: expected an object"),
-    ({"agents": []}, [], r"miners\.json: expected an object with a 'miners' list, got list"),
-    ({"agents": []}, {"miners": None}, r"miners\.json: expected"),
-    ({"agents": []}, 42, r"miners\.json: expected .* got int"),
+    ([agent("a")], {"miners": []}, r"agent_registry\.json: must be a JSON object with an 'agents' list, got an array"),
+    ({"agents": "none"}, {"miners": []}, r"agent_registry\.json: 'agents' must be a list, got a string"),
+    ({"agents": []}, [], r"miners\.json: must be a JSON object with a 'miners' list, got an array"),
+    ({"agents": []}, {"miners": None}, r"miners\.json: 'miners' must be a list, got null"),
+    ({"agents": []}, 42, r"miners\.json: must be a JSON object with a 'miners' list, got a number"),
 ])
 def test_wrong_shape_raises_registry_error(shared, agent_json, miner_json, pattern):
     shared.write_json_atomic(AGENT_REGISTRY, agent_json)

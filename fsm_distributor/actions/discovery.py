@@ -20,6 +20,11 @@ def discover(deps: Deps, ctx: Context) -> Outcome:
         ctx.registry_unreported = False
         for problem in snapshot.problems:
             deps.log.warning("registry_problem", message=problem)
+        shown = {name: sum(p.startswith(f"{name}:") for p in snapshot.problems) for name, _ in snapshot.problem_totals}
+        for name, total in snapshot.problem_totals:
+            if total > shown[name]:
+                deps.log.warning("registry_problems_truncated", message=f"{name}: {total - shown[name]} more "
+                                 f"problems not shown ({total} in all)", file=name, total=total, shown=shown[name])
         deps.log.info("registry_loaded", message=f"Discovered {len(snapshot.miners)} miners "
                       f"and {len(snapshot.agents)} agents", miners=len(snapshot.miners),
                       agents=len(snapshot.agents))

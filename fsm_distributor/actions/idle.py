@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from itertools import chain
 
+import numpy as np
 import structlog
 
 from fsm_distributor import funding
@@ -73,7 +74,18 @@ def _start_cycle(deps: Deps, ctx: Context, purpose: str) -> None:
     structlog.contextvars.bind_contextvars(cycle=ctx.cycles, amount=amount, purpose=purpose)
 
 
+#: numpy's default integers are int64; amounts go up to the wallet's uint64.
+_INT64_MAX = 2**63 - 1
+
+
 def draw_amount(deps: Deps) -> int:
-    """Uniform over [min, max] in whole atomic units: exact, no float in between."""
+    """Uniform over [min, max] in whole atomic units: exact, no float in between.
+
+    Above int64 (9223372.036854775807 XMR) the draw is made as uint64, which
+    covers every amount a wallet accepts; below it the int64 draw is kept, so
+    the same seed gives the same amounts as ever.
+    """
     low, high = deps.config.min_amount, deps.config.max_amount
-    return int(deps.rng.integers(low, high, endpoint=True))
+    if high <= _INT64_MAX:
+        return int(deps.rng.integers(low, high, endpoint=True))
+    return int(deps.rng.integers(low, high, endpoint=True, dtype=np.uint64))

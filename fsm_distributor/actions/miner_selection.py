@@ -6,6 +6,7 @@ import numpy as np
 import structlog
 
 from fsm_distributor.context import Context, Deps, Outcome
+from fsm_distributor.journal import BUILT
 from fsm_distributor.registry import Miner
 from fsm_distributor.rpc_errors import WalletError
 
@@ -18,9 +19,26 @@ def candidates(deps: Deps, ctx: Context) -> list[Miner]:
     if snapshot is None:
         return []
     busy = ctx.busy_miners()
+    if busy:
+        _say_why_busy(deps, ctx, busy & {m.agent_id for m in snapshot.miners if m.endpoint})
     return [m for m in snapshot.miners
             if m.endpoint and m.agent_id not in ctx.excluded_miners and m.agent_id not in busy
             and ctx.cooldown_until.get(m.agent_id, 0.0) <= now]
+
+
+def _say_why_busy(deps: Deps, ctx: Context, miners: set[str]) -> None:
+    """A miner left out for its unrelayed build is said once per build, not every cycle: while its
+    wallet is unreachable that lasts, and the miner would otherwise go unused without a word."""
+    for intent in ctx.open_intents():
+        key = f"waits_for_relay:{intent.tx_hash}"
+        if intent.status != BUILT or intent.miner not in miners or key in ctx.told:
+            continue
+        ctx.told.add(key)
+        host, port = intent.miner_endpoint
+        deps.log.warning("miner_waits_for_relay", message=f"Miner {intent.miner} is not used until its built "
+                         f"transaction {intent.tx_hash} is relayed or fails (its wallet at {host}:{port} is asked "
+                         f"again by recovery); a second build would spend the same inputs",
+                         miner=intent.miner, tx_hash=intent.tx_hash)
 
 
 def select_miner(deps: Deps, ctx: Context) -> Outcome:
