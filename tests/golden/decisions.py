@@ -46,7 +46,9 @@ def transitions() -> Iterator[list[dict]]:
 
 
 def _line(event: dict) -> str:
-    context = " ".join(f"{k}={str(event[k])[:16]}" for k in CONTEXT if k in event)
+    # A batch cycle's `amount` is no decision (the balance it asks for is derived from the config).
+    shown = [k for k in CONTEXT if k in event and not (k == "amount" and event.get("purpose") != "distribution")]
+    context = " ".join(f"{k}={str(event[k])[:16]}" for k in shown)
     return f"{event['from']} -{event['trigger']}-> {event['to']} delay={event['delay']:.3f} {context}".rstrip()
 
 
