@@ -19,7 +19,7 @@ sandbox: setup
 # Redraw diagrams/ from states.TRANSITIONS (svg needs Debian's graphviz) and README's copy;
 # tests/test_diagram.py and tests/test_readme.py fail until the committed files match.
 diagrams:
-	$(PYTHON) -m fsm_distributor.diagram --write-all diagrams
+	$(PYTHON) -m fsm_distributor.tools.diagram --write-all diagrams
 	$(PYTHON) scripts/sync_readme.py
 	for d in diagrams/examples/*/; do \
 	  $(PYTHON) -m fsm_distributor diagram --trace $$d/agent.log --format svg --out $$d/trace.svg > $$d/trace.txt && \

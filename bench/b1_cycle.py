@@ -46,7 +46,7 @@ class CachedRegistry:
     """Like the real RegistryReader on unchanged files: the same snapshot, `changed` only once."""
 
     def __init__(self, agents: list[dict], miners: list[dict]):
-        from fsm_distributor.registry import build_snapshot
+        from fsm_distributor.adapters.registry import build_snapshot
         self.snapshot = build_snapshot({"agents": agents}, {"miners": miners})
         self.reads = 0
 
@@ -96,7 +96,7 @@ def registry_lists(users: int = 8):
 def history_intents(n: int):
     """`n` earlier payments, confirmed (the steady state of a long run), with their ledger records."""
     from fsm_distributor.actions.recording import ledger_records
-    from fsm_distributor.journal import CONFIRMED, Intent
+    from fsm_distributor.adapters.journal import CONFIRMED, Intent
     intents, records = [], []
     for k in range(n):
         tx = f"{0xfeed:08x}{k:056x}"
@@ -112,14 +112,14 @@ def history_intents(n: int):
 def make_distributor(variant: str, workdir: Path, history: int = 0, *, intents_cache=None):
     import numpy as np
 
-    from fsm_distributor import logs
-    from fsm_distributor.config import load_config
-    from fsm_distributor.context import Deps
-    from fsm_distributor.journal import Journal
-    from fsm_distributor.ledger import StatusFiles, TransactionLedger
+    from fsm_distributor.adapters import logs
+    from fsm_distributor.core.config import load_config
+    from fsm_distributor.core.context import Deps
+    from fsm_distributor.adapters.journal import Journal
+    from fsm_distributor.adapters.ledger import StatusFiles, TransactionLedger
     from fsm_distributor.machine import Distributor
-    from fsm_distributor.registry import RegistryReader
-    from fsm_distributor.shared_state import SharedDir
+    from fsm_distributor.adapters.registry import RegistryReader
+    from fsm_distributor.adapters.shared_state import SharedDir
     from tests.fakes import FakeClock, FakeJournal, FakeStatus
 
     agents, miners = registry_lists()
@@ -152,7 +152,7 @@ def make_distributor(variant: str, workdir: Path, history: int = 0, *, intents_c
 
 @contextmanager
 def logging_to_devnull(level: str):
-    from fsm_distributor import logs
+    from fsm_distributor.adapters import logs
     with open(os.devnull, "w") as sink:
         logs.configure(level, stream=sink)
         try:

@@ -1,6 +1,6 @@
 """2. Throughput against the wallet's own limit, on a real regtest network, in one run.
 
-One monerod and one miner wallet-rpc (fsm_distributor.regtest.RegtestNetwork),
+One monerod and one miner wallet-rpc (fsm_distributor.tools.regtest.RegtestNetwork),
 mined far enough that the miner holds hundreds of unlocked coinbase outputs (a
 wallet manages about N/2 sends from N unlocked outputs), and 30 recipients
 whose addresses have real curve-point keys (no wallet-rpc needed for them).
@@ -57,7 +57,7 @@ PRIORITY = 1
 # -- the network ------------------------------------------------------------------------
 
 def start_network(workdir: Path, quick: bool):
-    from fsm_distributor.regtest import RegtestNetwork
+    from fsm_distributor.tools.regtest import RegtestNetwork
     net = RegtestNetwork(workdir, miners=[("miner001", 100)], users=0,
                          coinbase_blocks=120 if quick else COINBASE_BLOCKS, miners_receive=False,
                          distributor_attributes=SINGLE_ATTRS, publish={"miner001": {"registry", "info"}},
@@ -72,7 +72,7 @@ def recipients(n: int) -> dict[str, str]:
 
 def write_registry_with_recipients(net, users: dict[str, str]) -> None:
     """The launcher's registry plus the recipients, addresses published as Monerosim agents do."""
-    from fsm_distributor.regtest import write_json_locked
+    from fsm_distributor.tools.regtest import write_json_locked
     entries = net.registry_entries()
     for uid, address in users.items():
         entries.append({"id": uid, "ip_addr": "127.0.0.1", "daemon": False, "wallet": True,
@@ -93,8 +93,8 @@ def fresh_block(net) -> None:
 # -- raw loops ----------------------------------------------------------------------------
 
 def _client(net):
-    from fsm_distributor.regtest import HOST
-    from fsm_distributor.wallet import WalletClient
+    from fsm_distributor.tools.regtest import HOST
+    from fsm_distributor.adapters.wallet import WalletClient
     return WalletClient(HOST, net.nodes["miner001"].port, timeout=120)
 
 
@@ -265,9 +265,9 @@ def main(argv=None) -> int:
     if shutil.which("monerod") is None or shutil.which("monero-wallet-rpc") is None:
         write_result("b2_throughput", skipped("monerod / monero-wallet-rpc not installed (make setup)"))
         return 0
-    from fsm_distributor import funding
-    from fsm_distributor.config import load_config
-    from fsm_distributor.regtest import RegtestError
+    from fsm_distributor.core import funding
+    from fsm_distributor.core.config import load_config
+    from fsm_distributor.tools.regtest import RegtestError
 
     n = 5 if args.quick else SINGLE_PER_ROUND
     rounds = 1 if args.quick else SINGLE_ROUNDS

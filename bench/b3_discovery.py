@@ -42,8 +42,8 @@ def hwm():  # VmHWM: this process's peak RSS in KiB (ru_maxrss would carry the p
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
 import fsm_distributor.cli  # everything the agent imports, as in the agent's process
-from fsm_distributor.registry import RegistryReader
-from fsm_distributor.shared_state import SharedDir
+from fsm_distributor.adapters.registry import RegistryReader
+from fsm_distributor.adapters.shared_state import SharedDir
 gc.collect()
 base = hwm()
 reader = RegistryReader(SharedDir(sys.argv[1]))
@@ -78,7 +78,7 @@ def cold_reads(shared_dir: Path, reps: int, *, gc_off: bool = False) -> dict:
 
 
 def breakdown(shared_dir: Path, reps: int) -> dict:
-    from fsm_distributor.registry import join_miners, parse_agents
+    from fsm_distributor.adapters.registry import join_miners, parse_agents
     parts = {"read bytes": [], "JSON decode": [], "parse_agents": [], "join_miners": []}
     for _ in range(reps):
         t0 = time.perf_counter()
@@ -98,8 +98,8 @@ def breakdown(shared_dir: Path, reps: int) -> dict:
 
 
 def unchanged_reads(shared_dir: Path, reps: int) -> list[float]:
-    from fsm_distributor.registry import RegistryReader
-    from fsm_distributor.shared_state import SharedDir
+    from fsm_distributor.adapters.registry import RegistryReader
+    from fsm_distributor.adapters.shared_state import SharedDir
     reader = RegistryReader(SharedDir(shared_dir))
     reader.read()
     out = []
@@ -116,8 +116,8 @@ def changed_read(shared_dir: Path) -> float:
 
     As in the agent, the previous snapshot and parsed documents are alive meanwhile.
     """
-    from fsm_distributor.registry import RegistryReader
-    from fsm_distributor.shared_state import SharedDir
+    from fsm_distributor.adapters.registry import RegistryReader
+    from fsm_distributor.adapters.shared_state import SharedDir
     agents_doc = json.loads((shared_dir / "agent_registry.json").read_text())
     miners_doc = json.loads((shared_dir / "miners.json").read_text())
     entry = next(a for a in agents_doc["agents"] if "wallet_address" not in a)
@@ -135,8 +135,8 @@ def changed_read(shared_dir: Path) -> float:
 
 
 def profile_cold(shared_dir: Path) -> list[dict]:
-    from fsm_distributor.registry import RegistryReader
-    from fsm_distributor.shared_state import SharedDir
+    from fsm_distributor.adapters.registry import RegistryReader
+    from fsm_distributor.adapters.shared_state import SharedDir
     reader = RegistryReader(SharedDir(shared_dir))
     prof = cProfile.Profile()
     prof.enable()
@@ -156,12 +156,12 @@ def cycles_at_scale(shared_dir: Path, n: int, warmup: int) -> dict:
     import numpy as np
 
     from bench.b1_cycle import MemoryLedger, logging_to_devnull
-    from fsm_distributor import logs
-    from fsm_distributor.config import load_config
-    from fsm_distributor.context import Deps
+    from fsm_distributor.adapters import logs
+    from fsm_distributor.core.config import load_config
+    from fsm_distributor.core.context import Deps
     from fsm_distributor.machine import Distributor
-    from fsm_distributor.registry import RegistryReader
-    from fsm_distributor.shared_state import SharedDir
+    from fsm_distributor.adapters.registry import RegistryReader
+    from fsm_distributor.adapters.shared_state import SharedDir
     from tests.fakes import FakeClock, FakeJournal, FakeStatus
 
     class ValidZeroWallets(ZeroWallets):
@@ -207,7 +207,7 @@ def cycles_at_scale(shared_dir: Path, n: int, warmup: int) -> dict:
 _HEAP_SCRIPT = """
 import json, sys, tracemalloc
 from pathlib import Path
-from fsm_distributor.registry import build_snapshot
+from fsm_distributor.core.registry import build_snapshot
 d = Path(sys.argv[1])
 tracemalloc.start()
 docs = (json.loads((d / "agent_registry.json").read_bytes()), json.loads((d / "miners.json").read_bytes()))

@@ -36,7 +36,7 @@ def new_intent(k: int):
     from dataclasses import replace
 
     from bench.b1_cycle import history_intents
-    from fsm_distributor.journal import RELAYED
+    from fsm_distributor.adapters.journal import RELAYED
     intent = history_intents(1)[0][0]
     return replace(intent, tx_hash=f"{0xbeef:08x}{k:056x}", status=RELAYED)
 
@@ -44,7 +44,7 @@ def new_intent(k: int):
 def breakdown(path: Path, reps: int) -> dict:
     """The steps of one append today, each timed on its own (the agent's compact encoding,
     `shared_state._dumps(doc, None)`, is what is written; indent=2, as before R3, is timed for comparison)."""
-    from fsm_distributor.shared_state import _dumps
+    from fsm_distributor.adapters.shared_state import _dumps
 
     parts = {k: [] for k in ("read", "JSON decode", "JSON encode indent=2", "JSON encode compact",
                              "write", "fsync")}
@@ -75,9 +75,9 @@ def breakdown(path: Path, reps: int) -> dict:
 def measure_size(root: Path, n: int, reps: int, check: bool) -> dict:
     from bench.remedy import JsonLinesJournal, byte_append
     from fsm_distributor.actions.recording import ledger_records
-    from fsm_distributor.journal import Journal
-    from fsm_distributor.ledger import TRANSACTIONS, TransactionLedger
-    from fsm_distributor.shared_state import SharedDir
+    from fsm_distributor.adapters.journal import Journal
+    from fsm_distributor.adapters.ledger import TRANSACTIONS, TransactionLedger
+    from fsm_distributor.adapters.shared_state import SharedDir
 
     d = root / f"n{n}"
     d.mkdir()

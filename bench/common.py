@@ -176,7 +176,7 @@ class ZeroWallet:
     """
 
     def __init__(self, address: str, tag: int):
-        from fsm_distributor.wallet import Balance
+        from fsm_distributor.adapters.wallet import Balance
         self.address = address
         self.tag = tag
         self.n = 0
@@ -192,7 +192,7 @@ class ZeroWallet:
         return None
 
     def transfer(self, destinations, *, priority: int, do_not_relay: bool = False):
-        from fsm_distributor.wallet import Transfer
+        from fsm_distributor.adapters.wallet import Transfer
         self.n += 1
         tx_hash = f"{self.tag:08x}{self.n:056x}"
         return Transfer(tx_hash=tx_hash, fee=2_605_200_000, amount=sum(a for _, a in destinations),
@@ -245,7 +245,7 @@ def curve_address(label: str) -> str:
     """A mainnet address whose keys are real Ed25519 points: a real wallet accepts it as a destination."""
     from Crypto.PublicKey import ECC
 
-    from fsm_distributor.address import encode_address
+    from fsm_distributor.core.address import encode_address
     keys = [ECC.construct(curve="Ed25519", seed=hashlib.sha256(f"{part}:{label}".encode()).digest())
             .public_key().export_key(format="raw") for part in ("spend", "view")]
     return encode_address("mainnet", "standard", keys[0], keys[1])
@@ -289,7 +289,7 @@ def registry_documents(n_agents: int, n_miners: int, *, distributor_id: str = "d
 def write_registry(shared_dir: Path, agents: dict, miners: dict) -> None:
     """Written as Monerosim writes them (pretty-printed, replaced atomically; the agent's own SharedDir
     writes compact JSON since R3, so the indent is asked for here)."""
-    from fsm_distributor.shared_state import SharedDir
+    from fsm_distributor.adapters.shared_state import SharedDir
     shared = SharedDir(shared_dir, indent=2)
     shared.write_json_atomic("agent_registry.json", agents)
     shared.write_json_atomic("miners.json", miners)

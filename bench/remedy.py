@@ -27,7 +27,7 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from fsm_distributor.shared_state import SharedDir, tmp_name
+from fsm_distributor.adapters.shared_state import SharedDir, tmp_name
 
 
 def _indent(text: str, prefix: str = "  ") -> str:

@@ -263,7 +263,7 @@ def detail_1(r: dict) -> str:
            "Nine transitions, Idle → Discovering → SelectingMiner → CheckingBalance → SelectingRecipient → "
            "Building → Journaling → Relaying → Recording → Idle, stepped by the real `Distributor` with a "
            "wallet that answers at once (`bench/common.ZeroWallet`), structlog configured by "
-           "`fsm_distributor.logs.configure` writing JSON lines to /dev/null at DEBUG (the level Monerosim "
+           "`fsm_distributor.adapters.logs.configure` writing JSON lines to /dev/null at DEBUG (the level Monerosim "
            f"passes). Each world starts empty and runs {v['memory']['cycles_per_world']} cycles after "
            f"{v['memory']['warmup']} (in-memory) or {v['file']['warmup']} (file-backed) warm-up ones: the first "
            "few hours of a Monerosim run at one payment a minute. In the file-backed variant every `os.fsync` is "
@@ -350,7 +350,7 @@ def detail_2(r: dict, results: Optional[dict] = None) -> str:
                    if detours else "The agent took no detour (every transition was part of the plain cycle).")
     return "\n".join([
         "### 2. Throughput against the wallet's limit\n",
-        f"A regtest monerod and one miner wallet-rpc (`fsm_distributor.regtest.RegtestNetwork`), up in "
+        f"A regtest monerod and one miner wallet-rpc (`fsm_distributor.tools.regtest.RegtestNetwork`), up in "
         f"{r['network']['start_s']:.0f} s at height {r['network']['height']} with "
         f"{r['network']['miner_unlocked_xmr']:,.0f} XMR unlocked in hundreds of coinbase outputs (a wallet makes "
         f"about N/2 sends from N unlocked outputs); {r['recipients']} recipients with real curve-point addresses. "

@@ -24,23 +24,25 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from fsm_distributor import early_signals, logs
-from fsm_distributor.config import Config, ConfigError, attributes_from, load_config, validate_agent_id
-from fsm_distributor.clock import SystemClock
-from fsm_distributor.context import Deps, no_checkpoint
-from fsm_distributor.daemon import DaemonPool
-from fsm_distributor.instance_lock import InstanceLock, LockRefused
-from fsm_distributor.journal import Journal
-from fsm_distributor.ledger import StatusFiles, TransactionLedger
+from fsm_distributor import early_signals
+
+from fsm_distributor.adapters import logs
+from fsm_distributor.core.config import Config, ConfigError, attributes_from, load_config, validate_agent_id
+from fsm_distributor.adapters.clock import SystemClock
+from fsm_distributor.core.context import Deps, no_checkpoint
+from fsm_distributor.adapters.daemon import DaemonPool
+from fsm_distributor.adapters.instance_lock import InstanceLock, LockRefused
+from fsm_distributor.adapters.journal import Journal
+from fsm_distributor.adapters.ledger import StatusFiles, TransactionLedger
 from fsm_distributor.machine import Distributor
-from fsm_distributor.registry import RegistryReader
-from fsm_distributor.shared_state import SharedDir
-from fsm_distributor.wallet import WalletPool
+from fsm_distributor.adapters.registry import RegistryReader
+from fsm_distributor.adapters.shared_state import SharedDir
+from fsm_distributor.adapters.wallet import WalletPool
 
 SUBCOMMANDS = {
-    "sandbox": "fsm_distributor.sandbox",
-    "regtest": "fsm_distributor.regtest",
-    "diagram": "fsm_distributor.diagram",
+    "sandbox": "fsm_distributor.tools.sandbox",
+    "regtest": "fsm_distributor.tools.regtest",
+    "diagram": "fsm_distributor.tools.diagram",
 }
 DEFAULT_SHARED_DIR = "/tmp/monerosim_shared"
 DEFAULT_SEED = 12345
@@ -207,9 +209,9 @@ def run_agent(argv: Sequence[str], environ: Optional[dict] = None) -> int:
         except _Wakeup:  # the signal landed between the sleep and its bookkeeping
             continue
     early_signals.ignore()  # stopping: a storm's later signals must not kill the exit (status -15)
-    ctx = distributor.ctx
-    log.info("agent_stopped", message=f"Distributor {args.id} stopped", sent=ctx.sent,
-             recorded=ctx.recorded, failed=ctx.failed, open_intents=len(ctx.open_intents()))
+    mem = distributor.mem
+    log.info("agent_stopped", message=f"Distributor {args.id} stopped", sent=mem.sent,
+             recorded=mem.recorded, failed=mem.failed, open_intents=len(mem.open_intents()))
     wallets.close()
     distributor.deps.daemons.close()
     return 0

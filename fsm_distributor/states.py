@@ -5,21 +5,27 @@ plain data: the machine (`machine.py`), the diagrams (`diagram.py`) and the
 table tests all read `TRANSITIONS` and nothing else.  To change behaviour,
 change the table here, then regenerate `diagrams/` (``make diagrams``).
 
-Each state has one action (see `actions/`) that does its I/O and returns the
-trigger that leaves the state.  A trigger may lead to different states
-depending on a *condition*: a model predicate named like a question
-(``retries_left``) that the machine evaluates, so the branch is visible in
-the table and in the diagram.
+Each state has one action (see `actions/`) that does its I/O and returns an
+`Outcome`: the trigger that leaves the state, and the data the next state
+takes (`STATE_DATA`: one cycle's data travels with the triggers, see
+`core.cycle`).  A trigger may lead to different states depending on a
+*condition*: a predicate named like a question (``retries_left``) that the
+machine evaluates on that data, so the branch is visible in the table and in
+the diagram.  Triggers are the `Trigger` enum: a misspelt one is an
+AttributeError where it is written.
 """
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
+
+from fsm_distributor.core.cycle import Built, Cycle, FailedBuild, Payer, Payment, Sender
+from fsm_distributor.core.intent import Intent
+from fsm_distributor.core.names import Name
 
 
-class State(str, enum.Enum):
+class State(Name):
     """The machine's states; the value is the name shown in logs and diagrams."""
 
     RECOVERING = "Recovering"
@@ -37,8 +43,63 @@ class State(str, enum.Enum):
     VERIFYING = "Verifying"
     STOPPED = "Stopped"
 
-    def __str__(self) -> str:  # so f-strings and logs show "Idle", not "State.IDLE"
-        return self.value
+
+class Trigger(Name):
+    """What an action returns to leave its state; the value is the name in logs and diagrams."""
+
+    RECOVERED = "recovered"
+    RESUME_RELAY = "resume_relay"
+    RESUME_RECORD = "resume_record"
+    KEEP_WAITING = "keep_waiting"
+    RECOVER = "recover"
+    VERIFY = "verify"
+    WAKE = "wake"
+    FUND = "fund"
+    DISCOVERED = "discovered"
+    REGISTRY_UNAVAILABLE = "registry_unavailable"
+    NO_MINERS = "no_miners"
+    MINER_SELECTED = "miner_selected"
+    NO_MINER_AVAILABLE = "no_miner_available"
+    BALANCE_OK = "balance_ok"
+    BALANCE_LOW = "balance_low"
+    MINER_UNREACHABLE = "miner_unreachable"
+    RECIPIENT_SELECTED = "recipient_selected"
+    RECIPIENT_UNREACHABLE = "recipient_unreachable"
+    NO_RECIPIENT = "no_recipient"
+    BATCH_PLANNED = "batch_planned"
+    BATCH_UNAFFORDABLE = "batch_unaffordable"
+    NOTHING_TO_FUND = "nothing_to_fund"
+    FUNDING_COMPLETE = "funding_complete"
+    BUILT = "built"
+    BUILD_FAILED = "build_failed"
+    RETRY = "retry"
+    MINER_LOCKED = "miner_locked"
+    MINER_BROKE = "miner_broke"
+    RECIPIENT_REJECTED = "recipient_rejected"
+    GIVE_UP = "give_up"
+    JOURNALED = "journaled"
+    JOURNAL_FAILED = "journal_failed"
+    RELAYED = "relayed"
+    RELAY_DEFERRED = "relay_deferred"
+    RELAY_REJECTED = "relay_rejected"
+    RECORDED = "recorded"
+    RECORD_DEFERRED = "record_deferred"
+    VERIFIED = "verified"
+    FAULT = "fault"
+    SHUTDOWN = "shutdown"
+
+
+T = Trigger
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an action decided: the trigger to fire, how long to wait after it, and the data the
+    next state takes (`STATE_DATA`; None for a state that takes none)."""
+
+    trigger: Trigger
+    delay: float = 0.0
+    data: Any = None
 
 
 INITIAL = State.RECOVERING
@@ -46,6 +107,25 @@ TERMINAL = frozenset({State.STOPPED})
 #: States that run to their end even after SIGTERM: once a payment is journaled it may leave the
 #: wallet, and a simulation is not restarted, so it is relayed and recorded before the agent stops.
 FINISH_BEFORE_STOP = frozenset({State.RELAYING, State.RECORDING})
+
+#: The data each state's action takes (what the trigger into it carries); None: no data.  The machine
+#: checks it at every step, so a state is never entered with another's data.
+STATE_DATA: dict[State, Optional[type]] = {
+    State.RECOVERING: None,
+    State.IDLE: None,
+    State.VERIFYING: None,
+    State.DISCOVERING: Cycle,
+    State.SELECTING_MINER: Cycle,
+    State.CHECKING_BALANCE: Sender,
+    State.SELECTING_RECIPIENT: Payer,
+    State.PLANNING_BATCH: Payer,
+    State.BUILDING: Payment,
+    State.RETRYING: FailedBuild,
+    State.JOURNALING: Built,
+    State.RELAYING: Intent,
+    State.RECORDING: Intent,
+    State.STOPPED: None,
+}
 
 #: Which concern each state belongs to; diagrams group and colour by it.
 CONCERNS: dict[State, str] = {
@@ -95,14 +175,14 @@ class Transition:
     """
 
     source: State
-    trigger: str
+    trigger: Trigger
     dest: State
     condition: Optional[str] = None
     unless: Optional[str] = None
     note: str = ""
 
 
-def _t(source: State, trigger: str, dest: State, note: str = "", *,
+def _t(source: State, trigger: Trigger, dest: State, note: str = "", *,
        condition: Optional[str] = None, unless: Optional[str] = None) -> Transition:
     return Transition(source, trigger, dest, condition, unless, note)
 
@@ -111,69 +191,69 @@ S = State
 
 #: The single source of truth for the machine's behaviour.
 TRANSITIONS: tuple[Transition, ...] = (
-    _t(S.RECOVERING, "recovered", S.IDLE, "no open intent left to finish now"),
-    _t(S.RECOVERING, "resume_relay", S.RELAYING, "an intent was built and journaled, maybe not relayed"),
-    _t(S.RECOVERING, "resume_record", S.RECORDING, "an intent was relayed, maybe not recorded"),
+    _t(S.RECOVERING, T.RECOVERED, S.IDLE, "no open intent left to finish now"),
+    _t(S.RECOVERING, T.RESUME_RELAY, S.RELAYING, "an intent was built and journaled, maybe not relayed"),
+    _t(S.RECOVERING, T.RESUME_RECORD, S.RECORDING, "an intent was relayed, maybe not recorded"),
 
-    _t(S.IDLE, "keep_waiting", S.IDLE, "not due yet: sleep until the next thing is due"),
-    _t(S.IDLE, "recover", S.RECOVERING, "open intents are due for another try"),
-    _t(S.IDLE, "verify", S.VERIFYING, "recorded transactions are due for a check"),
-    _t(S.IDLE, "wake", S.DISCOVERING, "a single payment is due (transaction_frequency)"),
-    _t(S.IDLE, "fund", S.DISCOVERING, "a funding batch is due (initial funding, then md_funding_cycle_interval)"),
+    _t(S.IDLE, T.KEEP_WAITING, S.IDLE, "not due yet: sleep until the next thing is due"),
+    _t(S.IDLE, T.RECOVER, S.RECOVERING, "open intents are due for another try"),
+    _t(S.IDLE, T.VERIFY, S.VERIFYING, "recorded transactions are due for a check"),
+    _t(S.IDLE, T.WAKE, S.DISCOVERING, "a single payment is due (transaction_frequency)"),
+    _t(S.IDLE, T.FUND, S.DISCOVERING, "a funding batch is due (initial funding, then md_funding_cycle_interval)"),
 
-    _t(S.DISCOVERING, "discovered", S.SELECTING_MINER, "at least one miner has a wallet"),
-    _t(S.DISCOVERING, "registry_unavailable", S.IDLE, "registry missing or unreadable: retry later"),
-    _t(S.DISCOVERING, "no_miners", S.IDLE, "no miner with a reachable wallet entry"),
+    _t(S.DISCOVERING, T.DISCOVERED, S.SELECTING_MINER, "at least one miner has a wallet"),
+    _t(S.DISCOVERING, T.REGISTRY_UNAVAILABLE, S.IDLE, "registry missing or unreadable: retry later"),
+    _t(S.DISCOVERING, T.NO_MINERS, S.IDLE, "no miner with a reachable wallet entry"),
 
-    _t(S.SELECTING_MINER, "miner_selected", S.CHECKING_BALANCE),
-    _t(S.SELECTING_MINER, "no_miner_available", S.IDLE, "every miner failed, cools down or is busy: wait"),
+    _t(S.SELECTING_MINER, T.MINER_SELECTED, S.CHECKING_BALANCE),
+    _t(S.SELECTING_MINER, T.NO_MINER_AVAILABLE, S.IDLE, "every miner failed, cools down or is busy: wait"),
 
-    _t(S.CHECKING_BALANCE, "balance_ok", S.SELECTING_RECIPIENT, "unlocked >= amount + fee reserve",
+    _t(S.CHECKING_BALANCE, T.BALANCE_OK, S.SELECTING_RECIPIENT, "unlocked >= amount + fee reserve",
        unless="batch_mode"),
-    _t(S.CHECKING_BALANCE, "balance_ok", S.PLANNING_BATCH, "unlocked covers at least one recipient's outputs",
+    _t(S.CHECKING_BALANCE, T.BALANCE_OK, S.PLANNING_BATCH, "unlocked covers at least one recipient's outputs",
        condition="batch_mode"),
-    _t(S.CHECKING_BALANCE, "balance_low", S.SELECTING_MINER, "exclude this miner for the cycle"),
-    _t(S.CHECKING_BALANCE, "miner_unreachable", S.SELECTING_MINER, "wallet down: cool the miner down"),
+    _t(S.CHECKING_BALANCE, T.BALANCE_LOW, S.SELECTING_MINER, "exclude this miner for the cycle"),
+    _t(S.CHECKING_BALANCE, T.MINER_UNREACHABLE, S.SELECTING_MINER, "wallet down: cool the miner down"),
 
-    _t(S.SELECTING_RECIPIENT, "recipient_selected", S.BUILDING, "address resolved and valid"),
-    _t(S.SELECTING_RECIPIENT, "recipient_unreachable", S.SELECTING_RECIPIENT,
+    _t(S.SELECTING_RECIPIENT, T.RECIPIENT_SELECTED, S.BUILDING, "address resolved and valid"),
+    _t(S.SELECTING_RECIPIENT, T.RECIPIENT_UNREACHABLE, S.SELECTING_RECIPIENT,
        "no valid address: skip this recipient for the cycle"),
-    _t(S.SELECTING_RECIPIENT, "no_recipient", S.IDLE, "no eligible recipient left"),
+    _t(S.SELECTING_RECIPIENT, T.NO_RECIPIENT, S.IDLE, "no eligible recipient left"),
 
-    _t(S.PLANNING_BATCH, "batch_planned", S.BUILDING, "<= 15 destinations, each recipient's outputs together"),
-    _t(S.PLANNING_BATCH, "batch_unaffordable", S.SELECTING_MINER, "cannot fund even one recipient: next miner"),
-    _t(S.PLANNING_BATCH, "nothing_to_fund", S.IDLE, "no address yet or all pending: wait"),
-    _t(S.PLANNING_BATCH, "funding_complete", S.IDLE, "every eligible recipient funded once (or given up)"),
+    _t(S.PLANNING_BATCH, T.BATCH_PLANNED, S.BUILDING, "<= 15 destinations, each recipient's outputs together"),
+    _t(S.PLANNING_BATCH, T.BATCH_UNAFFORDABLE, S.SELECTING_MINER, "cannot fund even one recipient: next miner"),
+    _t(S.PLANNING_BATCH, T.NOTHING_TO_FUND, S.IDLE, "no address yet or all pending: wait"),
+    _t(S.PLANNING_BATCH, T.FUNDING_COMPLETE, S.IDLE, "every eligible recipient funded once (or given up)"),
 
-    _t(S.BUILDING, "built", S.JOURNALING, "signed, not relayed: nothing has left the wallet"),
-    _t(S.BUILDING, "build_failed", S.RETRYING),
+    _t(S.BUILDING, T.BUILT, S.JOURNALING, "signed, not relayed: nothing has left the wallet"),
+    _t(S.BUILDING, T.BUILD_FAILED, S.RETRYING),
 
-    _t(S.RETRYING, "retry", S.BUILDING, "transient error: back off, build again",
+    _t(S.RETRYING, T.RETRY, S.BUILDING, "transient error: back off, build again",
        condition="retries_left"),
-    _t(S.RETRYING, "retry", S.IDLE, "max_retries attempts made: give up, cool the miner down",
+    _t(S.RETRYING, T.RETRY, S.IDLE, "max_retries attempts made: give up, cool the miner down",
        unless="retries_left"),
-    _t(S.RETRYING, "miner_locked", S.SELECTING_MINER, "-37/-19/-16: coins locked, try another miner"),
-    _t(S.RETRYING, "miner_broke", S.SELECTING_MINER, "-17: this miner cannot pay"),
-    _t(S.RETRYING, "recipient_rejected", S.SELECTING_RECIPIENT,
+    _t(S.RETRYING, T.MINER_LOCKED, S.SELECTING_MINER, "-37/-19/-16: coins locked, try another miner"),
+    _t(S.RETRYING, T.MINER_BROKE, S.SELECTING_MINER, "-17: this miner cannot pay"),
+    _t(S.RETRYING, T.RECIPIENT_REJECTED, S.SELECTING_RECIPIENT,
        "bad address or amount: drop recipient (single payments; a batch gives up)"),
-    _t(S.RETRYING, "give_up", S.IDLE, "permanent error: do not retry this request"),
+    _t(S.RETRYING, T.GIVE_UP, S.IDLE, "permanent error: do not retry this request"),
 
-    _t(S.JOURNALING, "journaled", S.RELAYING, "the intent is on disk (fsync + rename)"),
-    _t(S.JOURNALING, "journal_failed", S.IDLE, "cannot persist: drop the build, nothing was paid"),
+    _t(S.JOURNALING, T.JOURNALED, S.RELAYING, "the intent is on disk (fsync + rename)"),
+    _t(S.JOURNALING, T.JOURNAL_FAILED, S.IDLE, "cannot persist: drop the build, nothing was paid"),
 
-    _t(S.RELAYING, "relayed", S.RECORDING),
-    _t(S.RELAYING, "relay_deferred", S.IDLE, "wallet unreachable: the intent stays open, recovery retries"),
-    _t(S.RELAYING, "relay_rejected", S.IDLE, "inputs spent or tx invalid: intent failed, nothing paid"),
+    _t(S.RELAYING, T.RELAYED, S.RECORDING),
+    _t(S.RELAYING, T.RELAY_DEFERRED, S.IDLE, "wallet unreachable: the intent stays open, recovery retries"),
+    _t(S.RELAYING, T.RELAY_REJECTED, S.IDLE, "inputs spent or tx invalid: intent failed, nothing paid"),
 
-    _t(S.RECORDING, "recorded", S.IDLE, "in transactions.json; the intent is closed"),
-    _t(S.RECORDING, "record_deferred", S.IDLE, "shared dir not writable: the intent stays open"),
+    _t(S.RECORDING, T.RECORDED, S.IDLE, "in transactions.json; the intent is closed"),
+    _t(S.RECORDING, T.RECORD_DEFERRED, S.IDLE, "shared dir not writable: the intent stays open"),
 
-    _t(S.VERIFYING, "verified", S.IDLE, "statuses, heights and confirmations written"),
+    _t(S.VERIFYING, T.VERIFIED, S.IDLE, "statuses, heights and confirmations written"),
 ) + tuple(
-    _t(state, "fault", S.IDLE, "unexpected error in the action: logged, cycle abandoned")
+    _t(state, T.FAULT, S.IDLE, "unexpected error in the action: logged, cycle abandoned")
     for state in State if state not in TERMINAL
 ) + tuple(
-    _t(state, "shutdown", S.STOPPED, "SIGTERM/SIGINT")
+    _t(state, T.SHUTDOWN, S.STOPPED, "SIGTERM/SIGINT")
     for state in State if state not in TERMINAL | FINISH_BEFORE_STOP
 )
 
@@ -183,6 +263,6 @@ CONDITIONS: frozenset[str] = frozenset(
 )
 
 
-def triggers_from(state: State) -> tuple[str, ...]:
+def triggers_from(state: State) -> tuple[Trigger, ...]:
     """The triggers that are legal in `state`, in table order, without repeats."""
     return tuple(dict.fromkeys(t.trigger for t in TRANSITIONS if t.source is state))

@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fsm_distributor.diagram import build_model, to_mermaid  # noqa: E402
+from fsm_distributor.tools.diagram import build_model, to_mermaid  # noqa: E402
 from fsm_distributor.states import DESCRIPTIONS  # noqa: E402
 
 MERMAID = re.compile(r"(```mermaid\n).*?(```)", re.S)

@@ -15,17 +15,18 @@ from typing import Any, Optional
 import numpy as np
 import structlog
 
-from fsm_distributor.address import encode_address
-from fsm_distributor.config import Config, load_config
-from fsm_distributor.context import Deps
-from fsm_distributor.daemon import KeyImage, Location, Where
-from fsm_distributor.journal import Intent, Loaded
-from fsm_distributor.ledger import LedgerWrite
+from fsm_distributor.adapters.rpc_errors import RpcError
+from fsm_distributor.adapters.shared_state import SharedIOError
+from fsm_distributor.core.address import encode_address
+from fsm_distributor.core.config import Config, load_config
+from fsm_distributor.core.context import Deps
+from fsm_distributor.core.errors import TxUnknown, WalletError, WalletUnavailable
+from fsm_distributor.core.intent import Intent, Loaded
+from fsm_distributor.core.names import Status, check_move
+from fsm_distributor.core.ports import (Balance, KeyImage, LedgerWrite, Location, Outgoing, Transfer, TransferInfo,
+                                        Where)
+from fsm_distributor.core.registry import build_snapshot
 from fsm_distributor.machine import Distributor
-from fsm_distributor.registry import build_snapshot
-from fsm_distributor.rpc_errors import RpcError, WalletError, WalletUnavailable
-from fsm_distributor.shared_state import SharedIOError
-from fsm_distributor.wallet import Balance, Outgoing, Transfer
 
 XMR = 10**12
 T0 = 946684800.0  # Shadow's simulated epoch
@@ -115,6 +116,8 @@ class FakeWallet:
 
     def transfer(self, destinations, *, priority: int, do_not_relay: bool = False) -> Transfer:
         self._enter("transfer")
+        # (address, amount) pairs, whatever the caller passed (Destinations): hashes derive from them.
+        destinations = [(d[-2], d[-1]) for d in destinations]
         amount = sum(a for _, a in destinations)
         self._check_funds(amount)
         n = len(self.builds) + len(self.sent)
@@ -154,11 +157,12 @@ class FakeWallet:
         """Like a wallet-rpc restarted from an older wallet file: the tx is unknown (-8) to it."""
         self.tx_types.pop(tx_hash, None)
 
-    def get_transfer_by_txid(self, txid: str) -> dict:
+    def transfer_info(self, txid: str) -> TransferInfo:
         self._enter("get_transfer_by_txid")
         if txid not in self.tx_types:
-            raise rpc_error(-8, "Transaction not found.", "get_transfer_by_txid")
-        return dict(self.tx_types[txid], txid=txid)
+            raise TxUnknown("get_transfer_by_txid", f"{txid} is unknown to the wallet", code=-8)
+        answer = self.tx_types[txid]
+        return TransferInfo(answer["type"], answer.get("height", 0), answer.get("confirmations", 0))
 
     def confirm_all(self, height: int = 100, confirmations: int = 1) -> None:
         for tx_hash, answer in self.tx_types.items():
@@ -352,7 +356,7 @@ class FakeJournal:
         if self.damage == "missing":
             return Loaded({}, found=False)
         if self.damage:
-            return Loaded({}, problems=(self.damage,), set_aside=Path("x_distributor_journal.corrupt-1.json"))
+            return Loaded({}, problems=(self.damage,), set_aside="x_distributor_journal.corrupt-1.json")
         return Loaded(dict(self.intents), dict(self.adopted))
 
     def _maybe_fail(self) -> None:
@@ -374,8 +378,9 @@ class FakeJournal:
         self._maybe_fail()
         self.adopted.update(funded)
 
-    def advance(self, intent: Intent, status: str, **changes) -> Intent:
-        if status != "built":
+    def advance(self, intent: Intent, status: Status, **changes) -> Intent:
+        check_move(intent.tx_hash, intent.status, status)
+        if status is not Status.BUILT:
             changes.setdefault("tx_metadata", "")
         updated = replace(intent, status=status, **changes)
         self.put(updated)
@@ -398,8 +403,13 @@ class World:
     daemons: dict[str, "FakeDaemon"] = field(default_factory=dict)
 
     @property
-    def ctx(self):
-        return self.distributor.ctx
+    def mem(self):
+        return self.distributor.mem
+
+    @property
+    def data(self):
+        """What the current state took (states.STATE_DATA)."""
+        return self.distributor.data
 
     def status_files(self) -> dict:
         return self.distributor.deps.status.files

@@ -1,4 +1,4 @@
-"""Tests for fsm_distributor.address: real vectors, round trips, and every way
+"""Tests for fsm_distributor.core.address: real vectors, round trips, and every way
 an address can be malformed."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fsm_distributor import address as addr
-from fsm_distributor.address import (
+from fsm_distributor.core.address import (
     ALPHABET,
     NETWORK_TAGS,
     AddressInfo,

@@ -1,4 +1,4 @@
-"""Tests for fsm_distributor.amounts: exact XMR text <-> integer atomic units."""
+"""Tests for fsm_distributor.core.amounts: exact XMR text <-> integer atomic units."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fsm_distributor.amounts import (
+from fsm_distributor.core.amounts import (
     ATOMIC_PER_XMR,
     MAX_ATOMIC,
     AmountError,

@@ -17,7 +17,7 @@ from agent_processes import (PACKAGE_DIR, REQUIRED_KEYS, ROOT, AgentProcess, ass
                              module_cmd)
 
 from fsm_distributor import cli
-from fsm_distributor.config import KNOWN_ATTRIBUTES, ConfigError
+from fsm_distributor.core.config import KNOWN_ATTRIBUTES, ConfigError
 
 MONEROSIM_ARGS = [
     "--id", "distributor", "--shared-dir", "{shared}", "--rpc-host", "127.0.0.1", "--log-level", "DEBUG",

@@ -12,7 +12,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from fakes import T0, make_world
-from fsm_distributor.clock import JUMP_THRESHOLD, SystemClock
+from fsm_distributor.adapters.clock import JUMP_THRESHOLD, SystemClock
 from fsm_distributor.machine import Distributor
 
 
@@ -67,7 +67,7 @@ def test_a_stepped_wall_clock_is_logged_once_and_the_wait_keeps_its_length(step)
 def test_every_stored_deadline_moves_with_the_step():
     world, clocks = stepping_world({"transaction_frequency": "60", "verification_interval": "600"})
     pay_once(world)
-    ctx = world.ctx
+    ctx = world.mem
     ctx.cooldown_until["m2"] = clocks.wall + 100
     ctx.recovery_due_at = clocks.wall + 5
     ctx.funding_started_at = clocks.wall - 10
@@ -90,7 +90,7 @@ def test_a_forward_step_does_not_end_the_wait_for_initial_funding():
     world.miners["m1"].unlocked = world.miners["m2"].unlocked = 0  # nothing can be funded yet
     for _ in range(6):
         world.step()
-    assert world.ctx.funding_started_at is not None
+    assert world.mem.funding_started_at is not None
     clocks.wall += 3 * 3600
     with capture_logs() as logs:
         for _ in range(6):
@@ -99,7 +99,7 @@ def test_a_forward_step_does_not_end_the_wait_for_initial_funding():
                 clocks.sleep(result.delay)
     assert not [e for e in logs if e["event"] == "funding_wait_exceeded"]
     assert [e["event"] for e in logs].count("clock_jump") == 1
-    assert not world.ctx.funding_done
+    assert not world.mem.funding_done
 
 
 def test_small_differences_and_a_clock_that_never_steps_say_nothing():

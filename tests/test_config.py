@@ -1,4 +1,4 @@
-"""Tests for fsm_distributor.config: Monerosim's string attributes -> Config."""
+"""Tests for fsm_distributor.core.config: Monerosim's string attributes -> Config."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from fsm_distributor.config import (
+from fsm_distributor.core.config import (
     DEFAULT_FEE_RESERVE,
     KNOWN_ATTRIBUTES,
     MAX_DURATION,

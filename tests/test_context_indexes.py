@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from fakes import XMR, FakeJournal, make_world, rpc_error
-from fsm_distributor.context import Context
-from fsm_distributor.journal import Intent, paid_recipients
+from fsm_distributor.core.memory import Memory as Context
+from fsm_distributor.core.intent import Intent, paid_recipients
 
 OPEN = ("built", "relayed")
 
@@ -132,7 +132,7 @@ def test_recovery_load_and_the_machine_keep_the_index_right_step_by_step():
                                             tx_metadata=built.tx_metadata)
     journal.intents[relayed.tx_hash] = Intent(relayed.tx_hash, "m1", endpoint, dest, relayed.fee,
                                               status="relayed")
-    ctx = world.ctx
+    ctx = world.mem
     first = world.step()  # Recovering: loads the journal, hands over the built intent
     assert first.trigger == "resume_relay"
     assert_indexes(ctx)

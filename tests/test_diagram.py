@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from fsm_distributor import diagram, states
-from fsm_distributor.diagram import DiagramModel, Edge, Group, Node
+from fsm_distributor.tools import diagram
+
+from fsm_distributor import states
+from fsm_distributor.tools.diagram import DiagramModel, Edge, Group, Node
 from fsm_distributor.states import State
-from fsm_distributor.trace import TraceStats
+from fsm_distributor.tools.trace import TraceStats
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "diagrams"
@@ -83,7 +85,7 @@ def parse_mermaid(text: str) -> ParsedMermaid:
 
 
 def table_edges(transitions=states.TRANSITIONS) -> list[tuple[str, str, str, str | None]]:
-    return [(t.source.value, t.trigger, t.dest.value,
+    return [(t.source.value, t.trigger.value, t.dest.value,
              t.condition or (f"not {t.unless}" if t.unless else None)) for t in transitions]
 
 
@@ -339,7 +341,7 @@ def test_cli_mermaid_on_stdout_is_exactly_the_committed_file(capsysbinary):
 
 
 def test_module_entry_point_prints_the_committed_mermaid():
-    done = subprocess.run([sys.executable, "-m", "fsm_distributor.diagram", "--format", "mermaid"],
+    done = subprocess.run([sys.executable, "-m", "fsm_distributor.tools.diagram", "--format", "mermaid"],
                           cwd=ROOT, capture_output=True, check=True)
     assert done.stdout == (COMMITTED / "machine.mmd").read_bytes()
 

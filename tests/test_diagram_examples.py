@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from fsm_distributor import diagram
-from fsm_distributor.trace import parse_lines
+from fsm_distributor.tools import diagram
+from fsm_distributor.tools.trace import parse_lines
 
 EXAMPLES = sorted(p for p in (Path(__file__).resolve().parent.parent / "diagrams" / "examples").iterdir()
                   if (p / "agent.log").exists())

@@ -14,9 +14,10 @@ from structlog.testing import capture_logs
 
 from fakes import make_world
 from fsm_distributor.machine import Distributor
-from fsm_distributor.registry import AGENT_REGISTRY, MAX_PROBLEMS, MINERS_REGISTRY, RegistryReader
-from fsm_distributor.rpc_errors import WalletUnavailable
-from fsm_distributor.shared_state import SharedDir
+from fsm_distributor.core.registry import AGENT_REGISTRY, MAX_PROBLEMS, MINERS_REGISTRY
+from fsm_distributor.adapters.registry import RegistryReader
+from fsm_distributor.core.errors import WalletUnavailable
+from fsm_distributor.adapters.shared_state import SharedDir
 
 
 def run(world, steps: int) -> list:
@@ -51,7 +52,7 @@ def test_300_thousand_bad_entries_give_the_first_problems_and_one_summary_per_fi
         (AGENT_REGISTRY, 50_000, MAX_PROBLEMS, f"{AGENT_REGISTRY}: 49980 more problems not shown (50000 in all)"),
         (MINERS_REGISTRY, 300_000, MAX_PROBLEMS, f"{MINERS_REGISTRY}: 299980 more problems not shown (300000 in all)")]
     with capture_logs() as logs:  # unchanged files: nothing said again
-        world.ctx.last_success_at = None
+        world.mem.last_success_at = None
         run(world, 3)
     assert not [e for e in logs if e["event"].startswith("registry_problem")]
 
@@ -63,7 +64,7 @@ def test_a_miner_whose_build_cannot_be_relayed_is_named_once_not_every_cycle():
     miner.fail_next("relay_tx", *[down] * 100)
     with capture_logs() as logs:
         run(world, 120)  # the first build, then many cycles and recoveries that cannot relay it
-    [intent] = world.ctx.open_intents()
+    [intent] = world.mem.open_intents()
     assert intent.status == "built" and miner.sent == []
     assert sum(e["event"] == "relay_deferred" for e in logs) > 3  # recovery kept trying
     assert sum(e["event"] == "no_miner_available" for e in logs) > 3  # the miner was left out each time

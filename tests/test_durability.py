@@ -16,9 +16,10 @@ import pytest
 from structlog.testing import capture_logs
 
 from fakes import XMR, make_world
-from fsm_distributor.journal import Intent, Journal
-from fsm_distributor.ledger import TransactionLedger
-from fsm_distributor.shared_state import SharedDir, salvage_array
+from fsm_distributor.core.intent import Intent
+from fsm_distributor.adapters.journal import Journal
+from fsm_distributor.adapters.ledger import TransactionLedger
+from fsm_distributor.adapters.shared_state import SharedDir, salvage_array
 
 FUNDING = {"initial_funding": "true", "md_n_recipients": "8", "md_out_per_tx": "2", "md_output_amount": "5",
            "distribution_mode": "funding_cycle", "md_funding_cycle_interval": "100000",
@@ -29,7 +30,7 @@ def funded_world(users: int = 10):
     """Initial funding of `users` recipients done (two transactions from m1), the agent idle."""
     world = make_world(FUNDING, weights=(100,), users=users, unlocked=1000 * XMR)
     run(world, 60)
-    assert world.ctx.funding_done and len(world.ledger.records) == users
+    assert world.mem.funding_done and len(world.ledger.records) == users
     return world
 
 
@@ -60,7 +61,7 @@ def test_a_lost_or_damaged_journal_is_rebuilt_from_the_records_and_nobody_is_fun
     assert rebuilt["sources"]["transactions.json"] == len(sent) and rebuilt["log_level"] == "error"
     assert set(world.journal.intents) == set(sent), "the rebuilt intents are journaled again"
     assert all(i.status == "recorded" and i.purpose == "initial_funding" for i in world.journal.intents.values())
-    assert world.ctx.funding_done
+    assert world.mem.funding_done
 
 
 def test_with_records_lost_too_the_funding_status_and_the_wallet_say_who_was_paid():
@@ -123,7 +124,7 @@ def test_nothing_is_paid_while_the_journal_cannot_be_checked():
     assert [e for e in logs if e["event"] == "journal_unreadable"]
     first_send = next(i for i, r in enumerate(results) if r.trigger == "fund")
     assert all(r.trigger in ("recovered", "keep_waiting", "recover") for r in results[:first_send])
-    assert world.ctx.journal_loaded and world.miners["m1"].sent
+    assert world.mem.journal_loaded and world.miners["m1"].sent
 
 
 def test_records_another_writer_removed_are_written_back_at_the_next_start():
@@ -168,7 +169,7 @@ def test_a_damaged_journal_is_set_aside_never_overwritten(tmp_path, content):
     (tmp_path / journal.name).write_bytes(content)
     loaded = journal.load()
     assert loaded.damaged and loaded.intents == {} and loaded.set_aside is not None
-    assert loaded.set_aside.read_bytes() == content and not (tmp_path / journal.name).exists()
+    assert (tmp_path / loaded.set_aside).read_bytes() == content and not (tmp_path / journal.name).exists()
     journal.put(intent(1))
     assert list(journal.load().intents) == [intent(1).tx_hash]
 

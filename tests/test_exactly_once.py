@@ -8,7 +8,7 @@ scenarios run against the real wallet in tests/regtest/test_crash.py.
 from __future__ import annotations
 
 from fakes import XMR, FakeJournal, make_world, rpc_error
-from fsm_distributor.journal import Intent
+from fsm_distributor.core.intent import Intent
 from fsm_distributor.states import State
 
 
@@ -47,7 +47,7 @@ def test_built_but_never_relayed_is_relayed_once_and_recorded():
     assert world.journal.intents[intent.tx_hash].status == "recorded"
     assert world.journal.intents[intent.tx_hash].tx_metadata == "", "metadata is dropped once relayed"
     assert "transfer" not in world.miners["m1"].calls, "never transfer for an intent with a tx_hash"
-    assert world.ctx.open_intents() == [] and world.step().trigger != "recover"
+    assert world.mem.open_intents() == [] and world.step().trigger != "recover"
 
 
 def test_relayed_before_the_crash_is_relayed_again_harmlessly():
@@ -73,7 +73,7 @@ def test_relay_rejected_and_unknown_to_the_wallet_is_failed_and_nothing_is_recor
     assert path(results)[-1] == ("Relaying", "relay_rejected", "Idle")
     assert world.journal.intents[intent.tx_hash].status == "failed"
     assert world.ledger.records == [] and world.miners["m1"].sent == []
-    assert world.ctx.open_intents() == [] and world.ctx.busy_miners() == set()
+    assert world.mem.open_intents() == [] and world.mem.busy_miners() == set()
 
 
 def test_relayed_and_already_recorded_is_not_recorded_twice():
@@ -89,18 +89,18 @@ def test_wallet_down_during_recovery_keeps_the_intent_open_and_the_miner_busy():
     world.miners["m1"].down = True
     results = world.steps_until("Idle")
     assert path(results)[-1] == ("Relaying", "relay_deferred", "Idle")
-    assert world.ctx.busy_miners() == {"m1"}
+    assert world.mem.busy_miners() == {"m1"}
     # Meanwhile a new cycle must not build on m1 (it would pick the same inputs).
     world.miners["m1"].down = False
-    world.ctx.recovery_due_at = world.clock.now + 10_000
+    world.mem.recovery_due_at = world.clock.now + 10_000
     results = world.cycle()
     assert ("SelectingMiner", "no_miner_available", "Idle") in path(results)
     assert "transfer" not in world.miners["m1"].calls
-    world.clock.now = world.ctx.recovery_due_at
+    world.clock.now = world.mem.recovery_due_at
     assert world.step().trigger == "recover"
     world.steps_until("Idle")
     assert [r["tx_hash"] for r in world.ledger.records] == [intent.tx_hash]
-    assert world.ctx.relay_failures == {}, "the back-off count of a relayed intent is dropped"
+    assert world.mem.relay_failures == {}, "the back-off count of a relayed intent is dropped"
 
 
 def test_journal_write_failure_drops_the_build_and_pays_nothing():
@@ -109,7 +109,7 @@ def test_journal_write_failure_drops_the_build_and_pays_nothing():
     results = world.cycle()
     assert path(results)[-1] == ("Journaling", "journal_failed", "Idle")
     assert world.miners["m1"].sent == [] and "relay_tx" not in world.miners["m1"].calls
-    assert world.ctx.intents == {}
+    assert world.mem.intents == {}
 
 
 def test_verification_follows_pool_to_confirmed_and_writes_the_status():
@@ -124,7 +124,7 @@ def test_verification_follows_pool_to_confirmed_and_writes_the_status():
     world.step(), world.step()
     assert world.journal.intents[record["tx_hash"]].status == "confirmed"
     assert record["status"] == "confirmed" and record["height"] == 120 and record["confirmations"] == 1
-    assert world.ctx.verify_due_at == {}
+    assert world.mem.verify_due_at == {}
 
 
 def test_first_step_is_recovery_from_the_journal():

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fakes import XMR, make_world
-from fsm_distributor import funding
-from fsm_distributor.config import MAX_DESTINATIONS, load_config
+from fsm_distributor.core import funding
+from fsm_distributor.core.config import MAX_DESTINATIONS, load_config
 
 MONEROSIM_DEFAULTS = {"initial_funding": "true", "md_n_recipients": "8", "md_out_per_tx": "2",
                       "md_output_amount": "5"}
@@ -95,7 +95,7 @@ def test_recipient_without_address_is_given_up_after_five_lookups():
     world = make_world(MONEROSIM_DEFAULTS, users=3, user_addresses="wallet", unlocked=1000 * XMR)
     world.users["u2"].down = True
     run_until(world, "funding_complete", limit=2000)
-    assert "u2" in world.ctx.permanently_failed
+    assert "u2" in world.mem.permanently_failed
     assert world.users["u2"].calls.count("get_address") == funding.MAX_LOOKUP_FAILURES
     assert {r for r, _ in funded_outputs(world)} == {"u1", "u3"}
     assert world.status_files()["initial_funding_status.json"]["permanently_failed"] == ["u2"]

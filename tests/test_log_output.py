@@ -18,7 +18,7 @@ import pytest
 from agent_processes import ROOT, agent_argv, clean_env
 from fakes import make_world
 
-from fsm_distributor import logs
+from fsm_distributor.adapters import logs
 
 
 class DeadStream(io.StringIO):

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from fakes import XMR, make_address, make_world, rpc_error
-from fsm_distributor.rpc_errors import BadAnswer, WalletUnavailable
+from fsm_distributor.core.errors import BadAnswer, WalletUnavailable
+from fsm_distributor.core.cycle import Payment
 from fsm_distributor.states import State
 
 ERRORS = st.sampled_from([
@@ -51,8 +52,8 @@ class DistributorMachine(RuleBasedStateMachine):
         world = self.world
         for _ in range(n):
             if world.distributor.current is State.BUILDING:
-                ctx = world.ctx
-                self.attempts[(ctx.cycles, ctx.miner.agent_id, ctx.recipient.id)] += 1
+                payment = world.data
+                self.attempts[(payment.cycle.number, payment.miner.agent_id, payment.destinations[0].recipient)] += 1
             result = world.step()
             world.clock.sleep(result.delay)
 
@@ -98,14 +99,16 @@ class DistributorMachine(RuleBasedStateMachine):
                 assert address not in (own, sender.address)
         for record in self.world.ledger.records:
             assert record["recipient_id"] not in ("distributor", record["sender_id"])
-        for intent in self.world.ctx.intents.values():
+        for intent in self.world.mem.intents.values():
             assert all(r not in ("distributor", intent.miner) for r, _, _ in intent.destinations)
 
     @invariant()
     def attempts_bounded(self):
         limit = self.world.config.max_retries
         assert all(n <= limit for n in self.attempts.values()), self.attempts
-        assert self.world.ctx.attempt <= limit
+        data = self.world.data
+        payment = data if isinstance(data, Payment) else getattr(data, "payment", None)
+        assert payment is None or payment.attempt <= limit
 
     @invariant()
     def amounts_in_range(self):
@@ -118,7 +121,7 @@ class DistributorMachine(RuleBasedStateMachine):
     def recorded_means_sent_and_sent_means_kept(self):
         sent = {tx.tx_hash: (where, tx) for where, tx in self.world.wallets.all_sent()}
         recorded = [r["tx_hash"] for r in self.world.ledger.records]
-        pending = [i.tx_hash for i in self.world.ctx.open_intents() if i.status == "relayed"]
+        pending = [i.tx_hash for i in self.world.mem.open_intents() if i.status == "relayed"]
         assert len(set(recorded)) == len(recorded), "a transaction was recorded twice"
         assert set(recorded) <= set(sent), "recorded a transaction that was never sent"
         assert set(recorded) | set(pending) == set(sent), "a sent transaction was lost"
@@ -130,7 +133,7 @@ class DistributorMachine(RuleBasedStateMachine):
 
     @invariant()
     def intent_indexes_match_a_full_scan(self):
-        ctx = self.world.ctx
+        ctx = self.world.mem
         assert ctx.open_intents() == [i for i in ctx.intents.values() if i.status in ("built", "relayed")]
         assert ctx.busy_miners() == {i.miner for i in ctx.intents.values() if i.status == "built"}
 

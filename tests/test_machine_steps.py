@@ -7,7 +7,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from fakes import XMR, make_world, rpc_error, transfer_error
-from fsm_distributor.registry import RegistryError
+from fsm_distributor.core.registry import RegistryError
 from fsm_distributor.states import State
 
 HAPPY = [
@@ -38,14 +38,14 @@ def test_happy_path_one_step_at_a_time():
         results = [world.step() for _ in HAPPY]
     assert path(results) == HAPPY
     [record] = world.ledger.records
-    miner = world.ctx.miner
-    sent = world.miners[miner.agent_id].sent
+    intent = world.mem.intents[record["tx_hash"]]
+    sent = world.miners[intent.miner].sent
     assert [tx.tx_hash for tx in sent] == [record["tx_hash"]]
-    assert record["sender_id"] == miner.agent_id
-    assert record["recipient_id"] == world.ctx.recipient.id
-    assert record["amount_atomic"] == world.ctx.amount == sent[0].destinations[0][1]
+    assert record["sender_id"] == intent.miner
+    assert record["recipient_id"] == intent.destinations[0].recipient
+    assert record["amount_atomic"] == intent.amount == sent[0].destinations[0][1]
     assert record["amount"] == pytest.approx(record["amount_atomic"] / XMR)
-    assert record["fee"] == world.miners[miner.agent_id].fee
+    assert record["fee"] == world.miners[intent.miner].fee
     assert record["priority"] == 1 and record["attempts"] == 1
     assert record["timestamp"] == world.clock.now
     transitions = [e for e in logs if e["event"] == "transition"]
@@ -58,7 +58,7 @@ def test_happy_path_one_step_at_a_time():
 def test_idle_waits_for_transaction_frequency_after_a_success():
     world = make_world({"transaction_frequency": "60", "verification_interval": "600"})
     run_cycle(world)
-    sent_at = world.ctx.last_success_at
+    sent_at = world.mem.last_success_at
     result = world.step()
     assert (result.trigger, result.dest.value) == ("keep_waiting", "Idle")
     assert result.delay == pytest.approx(60.0)
@@ -99,7 +99,7 @@ def test_weighted_selection_follows_weights():
     world = make_world({"transaction_frequency": "0"}, weights=(90, 10), unlocked=10**6 * XMR)
     for _ in range(300):
         run_cycle(world)
-        picks[world.ctx.miner.agent_id] += 1
+        picks[world.ledger.records[-1]["sender_id"]] += 1
     assert 240 <= picks["m1"] <= 295, picks
 
 
@@ -123,7 +123,7 @@ def test_unreachable_miner_is_cooled_down_and_the_other_pays():
         results = run_cycle(world)
     assert ("CheckingBalance", "miner_unreachable", "SelectingMiner") in path(results)
     assert world.ledger.records[0]["sender_id"] == "m2"
-    assert world.ctx.cooldown_until["m1"] > world.clock.now
+    assert world.mem.cooldown_until["m1"] > world.clock.now
     assert any(e["event"] == "miner_cooldown" for e in logs)
 
 
@@ -179,7 +179,7 @@ def test_retries_exhausted_gives_up_and_cools_the_miner_down():
     assert path(results)[-1] == ("Retrying", "retry", "Idle")
     assert miner.calls.count("transfer") == 3 and miner.sent == []
     assert world.ledger.records == []
-    assert world.ctx.failed == 1 and world.ctx.cooldown_until["m1"] > world.clock.now
+    assert world.mem.failed == 1 and world.mem.cooldown_until["m1"] > world.clock.now
     assert any(e["event"] == "tx_failed" and "Failed to send" in e["message"] for e in logs)
 
 
@@ -190,7 +190,7 @@ def test_bad_address_drops_the_recipient_without_retrying():
     results = run_cycle(world)
     rejected = [r for r in results if r.trigger == "recipient_rejected"]
     assert len(rejected) == 1 and rejected[0].dest is State.SELECTING_RECIPIENT
-    bad = next(r for r in world.ctx.rejected_addresses)
+    bad = next(r for r in world.mem.rejected_addresses)
     [record] = world.ledger.records
     assert record["recipient_id"] != bad
     assert miner.calls.count("transfer") == 2  # the rejected one, then the next recipient
@@ -211,7 +211,7 @@ def test_locked_coins_switch_to_the_other_miner():
     results = run_cycle(world)
     assert ("Retrying", "miner_locked", "SelectingMiner") in path(results)
     assert world.ledger.records[0]["sender_id"] == "m2"
-    assert "m1" in world.ctx.needs_refresh
+    assert "m1" in world.mem.needs_refresh
 
 
 def test_not_enough_money_switches_miner():
@@ -261,7 +261,7 @@ def test_stop_request_after_journaling_first_relays_and_records_the_payment(stop
     assert [r.trigger for r in results[:-1]] == (["relayed", "recorded"] if stop_in == "Relaying" else ["recorded"])
     [tx] = world.miners["m1"].sent
     assert [r["tx_hash"] for r in world.ledger.records] == [tx.tx_hash]
-    assert world.ctx.open_intents() == []
+    assert world.mem.open_intents() == []
 
 
 def test_ledger_failure_keeps_the_intent_open_and_records_it_later():
@@ -269,14 +269,14 @@ def test_ledger_failure_keeps_the_intent_open_and_records_it_later():
     world.ledger.fail = 1
     results = run_cycle(world)
     assert path(results)[-1] == ("Recording", "record_deferred", "Idle")
-    [intent] = world.ctx.open_intents()
+    [intent] = world.mem.open_intents()
     assert intent.status == "relayed" and world.ledger.records == []
     world.clock.sleep(results[-1].delay)
     assert path([world.step(), world.step()]) == [("Idle", "recover", "Recovering"),
                                                  ("Recovering", "resume_record", "Recording")]
     assert world.step().trigger == "recorded"
     assert [r["tx_hash"] for r in world.ledger.records] == [intent.tx_hash]
-    assert world.ctx.open_intents() == []
+    assert world.mem.open_intents() == []
     assert world.journal.intents[intent.tx_hash].status == "recorded"
 
 
@@ -355,7 +355,7 @@ def test_amounts_within_int64_are_drawn_as_they_always_were():
     draws = []
     for _ in range(3):
         world.step()  # Idle: the cycle's amount is drawn here, before the draws of miner and recipient
-        draws.append(world.ctx.amount)
+        draws.append(world.data.amount)  # the Cycle that Discovering took
         world.cycle()
     low, high = world.config.min_amount, world.config.max_amount
     assert draws[0] == int(reference.integers(low, high, endpoint=True))

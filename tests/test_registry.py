@@ -1,4 +1,4 @@
-"""Tests for fsm_distributor.registry: parsing and joining Monerosim's
+"""Tests for fsm_distributor.adapters.registry: parsing and joining Monerosim's
 registries, and RegistryReader over a real SharedDir."""
 
 from __future__ import annotations
@@ -13,21 +13,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fsm_distributor.registry import (
+from fsm_distributor.adapters.registry import RegistryReader
+from fsm_distributor.core.config import parse_bool
+from fsm_distributor.core.registry import (
     AGENT_REGISTRY,
     MAX_PROBLEMS,
     MINERS_REGISTRY,
     Agent,
     Miner,
     RegistryError,
-    RegistryReader,
     Snapshot,
     build_snapshot,
     join_miners,
     parse_agents,
-    parse_bool,
 )
-from fsm_distributor.shared_state import (
+from fsm_distributor.adapters.shared_state import (
     EmptyFileError,
     InvalidJSONError,
     MissingFileError,
@@ -610,14 +610,14 @@ def old_port(value):
 @pytest.mark.parametrize("value", [28082, 1, 65535, 0, -1, 65536, 10**30, True, False, 8080.0, 8080.5,
                                    "28082", " 28082\n", "8080.0", "0x50", "80_80", "", None, [], {}, "abc"])
 def test_port_fast_path_gives_what_the_str_round_trip_gave(value):
-    from fsm_distributor.registry import _port
+    from fsm_distributor.core.registry import _port
     assert _port(value) == old_port(value)
 
 
 @settings(max_examples=200, deadline=None)
 @given(json_values)
 def test_port_matches_the_reference_for_any_json_value(value):
-    from fsm_distributor.registry import _port
+    from fsm_distributor.core.registry import _port
     assert _port(value) == old_port(value)
 
 
@@ -638,42 +638,3 @@ def test_agent_attributes_are_the_documents_own_dict_and_reading_mutates_nothing
     assert [a.id for a in snap.receivers] == ["user001"]
     reader.read()
     assert document == before
-
-
-def test_build_snapshot_pauses_the_garbage_collector_and_restores_it(monkeypatch):
-    import gc
-
-    from fsm_distributor import registry as registry_module
-    seen = []
-    real_parse = registry_module.parse_agents
-    monkeypatch.setattr(registry_module, "parse_agents", lambda data: seen.append(gc.isenabled()) or real_parse(data))
-    assert gc.isenabled()
-    build_snapshot({"agents": [agent("a")]}, {"miners": []})
-    assert seen == [False] and gc.isenabled()
-    # Also when the registry is unusable.
-    with pytest.raises(RegistryError):
-        build_snapshot({"agents": None}, {"miners": []})
-    assert gc.isenabled()
-    # A caller that paused it itself keeps it paused.
-    gc.disable()
-    try:
-        build_snapshot({"agents": [agent("a")]}, {"miners": []})
-        assert not gc.isenabled()
-    finally:
-        gc.enable()
-
-
-def test_reader_pauses_the_collector_while_decoding_too(shared, monkeypatch):
-    import gc
-
-    from fsm_distributor import shared_state
-    write_registries(shared, [agent("miner001")], [{"agent_id": "miner001", "weight": 1}])
-    seen = []
-    real_parse = shared_state._parse
-    monkeypatch.setattr(shared_state, "_parse", lambda p, d: seen.append(gc.isenabled()) or real_parse(p, d))
-    RegistryReader(shared).read()
-    assert seen == [False, False] and gc.isenabled()
-    shared.path_of(AGENT_REGISTRY).write_bytes(b'{"agents": [')
-    with pytest.raises(TruncatedJSONError):
-        RegistryReader(shared).read()
-    assert gc.isenabled()

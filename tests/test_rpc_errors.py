@@ -1,4 +1,4 @@
-"""Tests for fsm_distributor.rpc_errors: the classification of wallet-rpc error
+"""Tests for fsm_distributor.adapters.rpc_errors: the classification of wallet-rpc error
 codes (against the table in docs/monero-wallet-rpc.md) and the exception
 hierarchy the actions rely on."""
 
@@ -6,15 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from fsm_distributor.rpc_errors import (
-    CODE_KINDS,
-    BadAnswer,
-    ErrorKind,
-    RpcError,
-    WalletError,
-    WalletUnavailable,
-    classify,
-)
+from fsm_distributor.adapters.rpc_errors import CODE_KINDS, RpcError, classify
+from fsm_distributor.core.errors import BadAnswer, ErrorKind, WalletError, WalletUnavailable
 
 K = ErrorKind
 

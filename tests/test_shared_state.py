@@ -1,4 +1,4 @@
-"""Tests for fsm_distributor.shared_state: Monerosim's locking protocol, atomic
+"""Tests for fsm_distributor.adapters.shared_state: Monerosim's locking protocol, atomic
 replacement, quarantine of corrupt files, multi-process appends, and the
 read cache."""
 
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from fsm_distributor import shared_state
-from fsm_distributor.shared_state import (
+from fsm_distributor.adapters import shared_state
+from fsm_distributor.adapters.shared_state import (
     EmptyFileError,
     InvalidJSONError,
     LockTimeout,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import pytest
 from agent_processes import PACKAGE_DIR, ROOT, AgentProcess, agent_argv, clean_env, idle_sleep
 
-from fsm_distributor.instance_lock import lock_path
+from fsm_distributor.adapters.instance_lock import lock_path
 
 
 def start(shared_dir, agent_id: str = "distributor") -> AgentProcess:

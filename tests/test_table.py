@@ -7,7 +7,7 @@ from transitions import MachineError
 
 from fakes import make_world
 from fsm_distributor.actions import ACTIONS
-from fsm_distributor.context import Outcome
+from fsm_distributor.states import Outcome
 from fsm_distributor.machine import Distributor
 from fsm_distributor.states import (CONCERNS, CONDITIONS, DESCRIPTIONS, FINISH_BEFORE_STOP, INITIAL, TERMINAL,
                                    TRANSITIONS, State)
@@ -65,8 +65,8 @@ def test_no_model_attribute_shadows_a_trigger():
     assert not triggers & set(dir(Distributor))
     world = make_world()  # already recovered: in Idle
     assert all(callable(getattr(world.distributor, trigger)) for trigger in triggers)
-    world.distributor.wake()  # the trigger the library added really moves the state
-    assert world.distributor.current is State.DISCOVERING
+    world.distributor.verify()  # the trigger the library added really moves the state
+    assert world.distributor.current is State.VERIFYING
     assert not hasattr(world.distributor, "to_Idle"), "auto transitions must be off"
 
 

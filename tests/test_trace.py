@@ -9,8 +9,10 @@ import structlog
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fsm_distributor import logs, states
-from fsm_distributor.trace import TraceStats, format_table, parse_lines, unknown_transitions
+from fsm_distributor.adapters import logs
+
+from fsm_distributor import states
+from fsm_distributor.tools.trace import TraceStats, format_table, parse_lines, unknown_transitions
 
 
 def tr(source: str, trigger: str, dest: str, stamp: object, **extra) -> str:

@@ -14,7 +14,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from fakes import make_world, rpc_error
-from fsm_distributor.actions.intents import WATCH_FACTOR
+from fsm_distributor.actions.shared import WATCH_FACTOR
 from fsm_distributor.actions.verifying import ABSENT_BLOCKS
 
 INTERVAL = 10
@@ -95,7 +95,7 @@ def test_without_a_daemon_a_forgotten_tx_is_never_failed_but_a_wallet_failed_one
     world, tx_hash, wallet, _ = paid_once()
     for agent in world.registry.agents:
         agent.pop("daemon_rpc_port", None)
-    world.ctx.snapshot = None  # read again
+    world.mem.snapshot = None  # read again
     wallet.forget(tx_hash)
     assert check(world, rounds=ABSENT_BLOCKS + 2)[-1] == "recorded"
     wallet.tx_types[tx_hash] = {"type": "failed", "height": 0}
@@ -113,7 +113,7 @@ def test_a_double_spent_tx_is_failed_at_the_first_check_from_its_key_images():
     assert intent.verdict == "inputs_spent" and "spent by another transaction" in intent.note
     assert statuses(world) == {tx_hash: "failed"}
     assert [e["event"] for e in logs if e["event"].startswith("tx_")] == ["tx_verification_failed"]
-    assert tx_hash not in world.ctx.watch_due_at, "a double spend is final: not watched"
+    assert tx_hash not in world.mem.watch_due_at, "a double spend is final: not watched"
 
 
 def test_a_dropped_tx_is_failed_only_after_absent_blocks():
@@ -148,7 +148,7 @@ def dropped_until_failed():
     for _ in range(ABSENT_BLOCKS + 1):
         check(world)
         daemon.height_now += 1
-    assert world.journal.intents[tx_hash].status == "failed" and tx_hash in world.ctx.watch_due_at
+    assert world.journal.intents[tx_hash].status == "failed" and tx_hash in world.mem.watch_due_at
     return world, tx_hash, daemon
 
 
@@ -164,11 +164,11 @@ def test_a_failed_tx_found_in_a_block_later_becomes_confirmed_with_a_line_naming
     with capture_logs() as logs:
         watch_once(world)
     intent = world.journal.intents[tx_hash]
-    assert intent.status == "confirmed" and intent.confirmations == 2 and intent.verdict == ""
+    assert intent.status == "confirmed" and intent.confirmations == 2 and intent.verdict is None
     assert statuses(world) == {tx_hash: "confirmed"}
     [revived] = [e for e in logs if e["event"] == "tx_revived"]
     assert revived["earlier_verdict"] == "absent" and "neither in the pool" in revived["message"]
-    assert tx_hash not in world.ctx.watch_due_at
+    assert tx_hash not in world.mem.watch_due_at
 
 
 def test_a_watched_failure_whose_inputs_are_spent_elsewhere_is_settled_and_no_longer_watched():
@@ -176,7 +176,7 @@ def test_a_watched_failure_whose_inputs_are_spent_elsewhere_is_settled_and_no_lo
     daemon.double_spend(tx_hash)
     watch_once(world)
     assert world.journal.intents[tx_hash].verdict == "inputs_spent"
-    assert tx_hash not in world.ctx.watch_due_at
+    assert tx_hash not in world.mem.watch_due_at
 
 
 def test_another_wallet_opened_in_the_miners_wallet_rpc_is_reported_once():
@@ -218,7 +218,7 @@ def relay_world(mined_elsewhere: bool = False, in_pool: bool = False):
     wallet, daemon = world.miners["m1"], world.daemons["m1"]
     user = world.users["u1"]
     built = wallet.transfer([(user.address, 10**12)], priority=1, do_not_relay=True)
-    from fsm_distributor.journal import Intent  # noqa: PLC0415
+    from fsm_distributor.adapters.journal import Intent  # noqa: PLC0415
     intent = Intent(tx_hash=built.tx_hash, miner="m1", miner_endpoint=("127.0.0.1", 28001),
                     destinations=(("u1", user.address, 10**12),), fee=built.fee, status="built",
                     tx_metadata=built.tx_metadata, priority=1, key_images=built.key_images)
@@ -245,7 +245,7 @@ def test_relay_refused_because_the_inputs_were_spent_elsewhere_fails_for_good():
     assert results[-1].trigger == "relay_rejected"
     failed = world.journal.intents[intent.tx_hash]
     assert failed.status == "failed" and failed.verdict == "inputs_spent"
-    assert intent.tx_hash not in world.ctx.watch_due_at and world.ledger.records == []
+    assert intent.tx_hash not in world.mem.watch_due_at and world.ledger.records == []
 
 
 def test_relay_refused_and_known_to_nobody_fails_but_stays_watched():
@@ -253,4 +253,4 @@ def test_relay_refused_and_known_to_nobody_fails_but_stays_watched():
     results = world.steps_until("Idle")
     assert results[-1].trigger == "relay_rejected"
     assert world.journal.intents[intent.tx_hash].verdict == "relay_rejected"
-    assert intent.tx_hash in world.ctx.watch_due_at
+    assert intent.tx_hash in world.mem.watch_due_at

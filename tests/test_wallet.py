@@ -1,4 +1,4 @@
-"""Tests for fsm_distributor.wallet against a real local HTTP server.
+"""Tests for fsm_distributor.adapters.wallet against a real local HTTP server.
 
 The server (http.server on 127.0.0.1, an OS-chosen port, one thread) answers
 each JSON-RPC method with whatever the test scripted: a result, an error
@@ -17,9 +17,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from fsm_distributor.daemon import DaemonClient, KeyImage, Location, Where
-from fsm_distributor.rpc_errors import BadAnswer, ErrorKind, RpcError, WalletError, WalletUnavailable
-from fsm_distributor.wallet import Balance, Outgoing, Transfer, WalletClient, WalletPool
+from fsm_distributor.adapters.daemon import DaemonClient
+from fsm_distributor.core.ports import KeyImage, Location, Where
+from fsm_distributor.core.intent import Destination
+from fsm_distributor.core.errors import BadAnswer, ErrorKind, WalletError, WalletUnavailable
+from fsm_distributor.adapters.rpc_errors import RpcError
+from fsm_distributor.core.ports import Balance, Outgoing, Transfer
+from fsm_distributor.adapters.wallet import WalletClient, WalletPool
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -167,7 +171,7 @@ def test_null_error_with_a_result_is_a_success(server, client):
 def test_transfer_sends_integer_amounts_and_returns_the_transfer(server, client):
     server.replies["transfer"] = result({"tx_hash": HASH, "fee": 2605200000, "amount": 2_010_000_000_000,
                                          "tx_key": "", "tx_metadata": ""})
-    sent = client.transfer([(ADDRESS, 2_010_000_000_000)], priority=2)
+    sent = client.transfer([Destination("r", ADDRESS, 2_010_000_000_000)], priority=2)
     assert sent == Transfer(HASH, 2605200000, 2_010_000_000_000, "")
     params = server.requests[-1]["params"]
     assert params["destinations"] == [{"address": ADDRESS, "amount": 2_010_000_000_000}]
@@ -177,14 +181,14 @@ def test_transfer_sends_integer_amounts_and_returns_the_transfer(server, client)
 
 def test_transfer_amount_up_to_uint64_max_is_sent_exactly(server, client):
     server.replies["transfer"] = result({"tx_hash": HASH, "fee": 1, "amount": 2**64 - 1})
-    client.transfer([(ADDRESS, 2**64 - 1)], priority=1)
+    client.transfer([Destination("r", ADDRESS, 2**64 - 1)], priority=1)
     # The raw JSON text must carry the exact integer, not a float.
     assert server.requests[-1]["params"]["destinations"][0]["amount"] == 18446744073709551615
 
 
 def test_transfer_without_relay_asks_for_metadata(server, client):
     server.replies["transfer"] = result({"tx_hash": HASH, "fee": 1, "amount": 5, "tx_metadata": "beef"})
-    sent = client.transfer([(ADDRESS, 5)], priority=0, do_not_relay=True)
+    sent = client.transfer([Destination("r", ADDRESS, 5)], priority=0, do_not_relay=True)
     assert sent.tx_metadata == "beef"
     params = server.requests[-1]["params"]
     assert params["do_not_relay"] is True and params["get_tx_metadata"] is True
@@ -192,7 +196,7 @@ def test_transfer_without_relay_asks_for_metadata(server, client):
 
 def test_transfer_hash_is_normalised_to_lower_case(server, client):
     server.replies["transfer"] = result({"tx_hash": HASH.upper(), "fee": 1, "amount": 5})
-    assert client.transfer([(ADDRESS, 5)], priority=1).tx_hash == HASH
+    assert client.transfer([Destination("r", ADDRESS, 5)], priority=1).tx_hash == HASH
 
 
 def test_relay_tx_sends_the_metadata_and_returns_the_hash(server, client):
@@ -230,7 +234,7 @@ def test_refresh_and_get_transfer_by_txid(server, client):
 ])
 def test_error_object_becomes_rpc_error_of_its_kind(server, client, code, message, kind):
     server.replies["transfer"] = error(code, message)
-    err = raises(RpcError, client.transfer, [(ADDRESS, 5)], priority=1)
+    err = raises(RpcError, client.transfer, [Destination("r", ADDRESS, 5)], priority=1)
     assert err.kind is kind
     assert err.code == code
     assert err.method == "transfer"
@@ -328,7 +332,7 @@ def test_transfer_with_a_bad_hash_is_a_bad_answer(server, client, bad):
     if bad is not None:
         reply["tx_hash"] = bad
     server.replies["transfer"] = result(reply)
-    err = raises(BadAnswer, client.transfer, [(ADDRESS, 5)], priority=1)
+    err = raises(BadAnswer, client.transfer, [Destination("r", ADDRESS, 5)], priority=1)
     assert str(err).startswith("transfer: expected a 64-hex-digit 'tx_hash'")
     assert repr(bad) in str(err)
 
@@ -340,7 +344,7 @@ def test_transfer_with_a_bad_hash_is_a_bad_answer(server, client, bad):
 ])
 def test_transfer_with_bad_numbers_is_a_bad_answer(server, client, answer, key):
     server.replies["transfer"] = result(answer)
-    err = raises(BadAnswer, client.transfer, [(ADDRESS, 5)], priority=1)
+    err = raises(BadAnswer, client.transfer, [Destination("r", ADDRESS, 5)], priority=1)
     assert str(err).startswith(f"transfer: expected a non-negative integer {key!r}")
 
 
@@ -399,7 +403,7 @@ def test_nothing_but_wallet_errors_leave_the_client():
     c = WalletClient("127.0.0.1", port, timeout=0.2)
     try:
         for call in (c.get_balance, c.get_address, c.refresh,
-                     lambda: c.transfer([(ADDRESS, 1)], priority=1),
+                     lambda: c.transfer([Destination("r", ADDRESS, 1)], priority=1),
                      lambda: c.relay_tx("cafe"), lambda: c.get_transfer_by_txid(HASH)):
             with pytest.raises(WalletError):
                 call()
@@ -433,14 +437,14 @@ def test_pool_hands_out_one_client_per_endpoint(server):
 def test_transfer_returns_the_key_images_it_spends(server, client):
     server.replies["transfer"] = result({"tx_hash": HASH, "fee": 1, "amount": 2, "tx_metadata": "ab",
                                          "spent_key_images": {"key_images": ["C" * 64, "d" * 64]}})
-    built = client.transfer([(ADDRESS, 2)], priority=1, do_not_relay=True)
+    built = client.transfer([Destination("r", ADDRESS, 2)], priority=1, do_not_relay=True)
     assert built.key_images == ("c" * 64, "d" * 64)
 
 
 def test_transfer_with_a_bad_key_image_is_a_bad_answer(server, client):
     server.replies["transfer"] = result({"tx_hash": HASH, "fee": 1, "amount": 2,
                                          "spent_key_images": {"key_images": ["xyz"]}})
-    assert "key_image" in str(raises(BadAnswer, client.transfer, [(ADDRESS, 2)], priority=1))
+    assert "key_image" in str(raises(BadAnswer, client.transfer, [Destination("r", ADDRESS, 2)], priority=1))
 
 
 def test_get_transfers_lists_confirmed_and_pending_outgoing_transfers(server, client):

@@ -1,9 +1,17 @@
-"""One action per state: `(deps, ctx) -> Outcome`, doing the state's I/O.
+"""One action per state: `(deps, memory, data) -> Outcome`, doing the state's I/O.
 
-The machine runs the action outside the `transitions` callbacks and then
-fires the trigger it returned, so a failing RPC never leaves a half-done
-transition.  `ACTIONS` must cover every non-terminal state (tested).
+`data` is what the state takes (`states.STATE_DATA`), handed over by the
+trigger that entered it.  The machine runs the action outside the
+`transitions` callbacks and then fires the trigger it returned, so a failing
+RPC never leaves a half-done transition.  `ACTIONS` must cover every
+non-terminal state (tested).  Actions never import each other: what they
+share is in `shared`.
 """
+
+from typing import Any, Callable
+
+from fsm_distributor.core.context import Deps
+from fsm_distributor.core.memory import Memory
 
 from fsm_distributor.actions.balance import check_balance
 from fsm_distributor.actions.batch_planning import plan_batch
@@ -18,9 +26,11 @@ from fsm_distributor.actions.recovering import recover
 from fsm_distributor.actions.relaying import relay
 from fsm_distributor.actions.retrying import handle_failure
 from fsm_distributor.actions.verifying import verify
-from fsm_distributor.states import State
+from fsm_distributor.states import Outcome, State
 
-ACTIONS = {
+Action = Callable[[Deps, Memory, Any], Outcome]
+
+ACTIONS: dict[State, Action] = {
     State.RECOVERING: recover,
     State.IDLE: idle,
     State.DISCOVERING: discover,

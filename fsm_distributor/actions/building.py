@@ -4,44 +4,45 @@ from __future__ import annotations
 
 import structlog
 
-from fsm_distributor.context import Context, Deps, Outcome, Wallet
-from fsm_distributor.rpc_errors import BadAnswer, WalletError
+from fsm_distributor.actions.shared import wallet_of
+from fsm_distributor.core.context import Deps
+from fsm_distributor.core.cycle import Built, FailedBuild, Payment
+from fsm_distributor.core.errors import BadAnswer, WalletError
+from fsm_distributor.core.memory import Memory
+from fsm_distributor.core.ports import Wallet
+from fsm_distributor.states import Outcome, Trigger
 
 
-def build(deps: Deps, ctx: Context) -> Outcome:
+def build(deps: Deps, mem: Memory, payment: Payment) -> Outcome:
     """A failed build is safe to retry: an unrelayed transaction spends nothing."""
-    miner = ctx.miner
-    assert miner is not None and ctx.destinations, "Building entered unprepared"
-    ctx.attempt += 1
-    structlog.contextvars.bind_contextvars(attempt=ctx.attempt)
-    wallet = deps.wallets(*miner.endpoint)
-    _learn_sender_address(deps, ctx, wallet, miner.agent_id)
+    payment = payment.attempted(deps.config.max_retries)
+    miner = payment.miner
+    structlog.contextvars.bind_contextvars(attempt=payment.attempt)
     try:
-        if miner.agent_id in ctx.needs_refresh:
+        wallet = wallet_of(deps, miner)
+        _learn_sender_address(deps, mem, wallet, miner.agent_id)
+        if miner.agent_id in mem.needs_refresh:
             wallet.refresh()
-            ctx.needs_refresh.discard(miner.agent_id)
-        built = wallet.transfer([(address, amount) for _, address, amount in ctx.destinations],
-                                priority=deps.config.priority, do_not_relay=True)
+            mem.needs_refresh.discard(miner.agent_id)
+        built = wallet.transfer(payment.destinations, priority=deps.config.priority, do_not_relay=True)
         if not built.tx_metadata:
             raise BadAnswer("transfer", "no tx_metadata in the answer to a do_not_relay build")
     except WalletError as exc:
-        ctx.error = exc
-        deps.log.warning("build_failed", message=f"Transaction attempt {ctx.attempt} failed: {exc}",
+        deps.log.warning("build_failed", message=f"Transaction attempt {payment.attempt} failed: {exc}",
                          error_code=exc.code, error_kind=exc.kind.value)
-        return Outcome("build_failed")
-    ctx.built = built
+        return Outcome(Trigger.BUILD_FAILED, data=FailedBuild(payment, exc))
     deps.log.debug("tx_built", message=f"Built {built.tx_hash} (not relayed)", tx_hash=built.tx_hash,
                    fee=built.fee)
     deps.checkpoint("after_build")
-    return Outcome("built")
+    return Outcome(Trigger.BUILT, data=Built(payment, built))
 
 
-def _learn_sender_address(deps: Deps, ctx: Context, wallet: Wallet, miner_id: str) -> None:
+def _learn_sender_address(deps: Deps, mem: Memory, wallet: Wallet, miner_id: str) -> None:
     """Which wallet pays: journaled with each intent, so a wallet swapped later is noticed."""
-    if miner_id in ctx.sender_addresses:
+    if miner_id in mem.sender_addresses:
         return
     try:
-        ctx.sender_addresses[miner_id] = wallet.get_address()
+        mem.sender_addresses[miner_id] = wallet.get_address()
     except WalletError as exc:
         deps.log.debug("sender_address_unknown", message=f"Could not ask miner {miner_id}'s wallet for its "
                        f"address ({exc}); asked again at its next build")

@@ -7,12 +7,16 @@ from itertools import chain
 import numpy as np
 import structlog
 
-from fsm_distributor import funding
-from fsm_distributor.actions.batch_planning import CYCLE, INITIAL, finish_initial_funding
-from fsm_distributor.context import Context, Deps, Outcome
+from fsm_distributor.actions.shared import finish_initial_funding
+from fsm_distributor.core import funding
+from fsm_distributor.core.context import Deps
+from fsm_distributor.core.cycle import Cycle
+from fsm_distributor.core.memory import Memory
+from fsm_distributor.core.names import Purpose
+from fsm_distributor.states import Outcome, Trigger
 
 
-def idle(deps: Deps, ctx: Context) -> Outcome:
+def idle(deps: Deps, mem: Memory, _: None) -> Outcome:
     """Open intents first, then checks of recorded transactions, then new work.
 
     New work is initial funding while it lasts (Monerosim's distributor),
@@ -22,56 +26,57 @@ def idle(deps: Deps, ctx: Context) -> Outcome:
     """
     now = deps.clock.time()
     cfg = deps.config
-    if not ctx.journal_loaded:  # nothing new before the journal (or its rebuild) is loaded
-        if ctx.recovery_due_at <= now:
-            return Outcome("recover")
-        return Outcome("keep_waiting", delay=ctx.recovery_due_at - now)
-    has_open = bool(ctx.open_intents())
-    if has_open and ctx.recovery_due_at <= now:
-        return Outcome("recover")
-    next_check = min(chain(ctx.verify_due_at.values(), ctx.watch_due_at.values()), default=None)
+    if not mem.journal_loaded:  # nothing new before the journal (or its rebuild) is loaded
+        if mem.recovery_due_at <= now:
+            return Outcome(Trigger.RECOVER)
+        return Outcome(Trigger.KEEP_WAITING, delay=mem.recovery_due_at - now)
+    has_open = bool(mem.open_intents())
+    if has_open and mem.recovery_due_at <= now:
+        return Outcome(Trigger.RECOVER)
+    next_check = min(chain(mem.verify_due_at.values(), mem.watch_due_at.values()), default=None)
     if next_check is not None and next_check <= now:
-        return Outcome("verify")
-    if _initial_funding_active(deps, ctx, now):
-        due, purpose = ctx.next_funding_at, INITIAL
+        return Outcome(Trigger.VERIFY)
+    if _initial_funding_active(deps, mem, now):
+        due, purpose = mem.next_funding_at, Purpose.INITIAL_FUNDING
     elif cfg.distribution_mode == "funding_cycle":
-        due, purpose = ctx.next_funding_at, CYCLE
+        due, purpose = mem.next_funding_at, Purpose.FUNDING_CYCLE
     else:
-        due = now if ctx.last_success_at is None else ctx.last_success_at + cfg.transaction_frequency
-        purpose = "distribution"
+        due = now if mem.last_success_at is None else mem.last_success_at + cfg.transaction_frequency
+        purpose = Purpose.DISTRIBUTION
     if now >= due:
-        _start_cycle(deps, ctx, purpose)
-        return Outcome("wake" if purpose == "distribution" else "fund")
-    wake_at = [due] + ([ctx.recovery_due_at] if has_open else []) + ([next_check] if next_check else [])
-    return Outcome("keep_waiting", delay=min(wake_at) - now)
+        cycle = _start_cycle(deps, mem, purpose)
+        return Outcome(Trigger.FUND if purpose.batch else Trigger.WAKE, data=cycle)
+    wake_at = [due] + ([mem.recovery_due_at] if has_open else []) + ([next_check] if next_check else [])
+    return Outcome(Trigger.KEEP_WAITING, delay=min(wake_at) - now)
 
 
-def _initial_funding_active(deps: Deps, ctx: Context, now: float) -> bool:
-    if not deps.config.initial_funding or ctx.funding_done:
+def _initial_funding_active(deps: Deps, mem: Memory, now: float) -> bool:
+    if not deps.config.initial_funding or mem.funding_done:
         return False
-    if ctx.funding_started_at is None:
-        ctx.funding_started_at = now
-    if now - ctx.funding_started_at > deps.config.max_wait_time:
+    if mem.funding_started_at is None:
+        mem.funding_started_at = now
+    if now - mem.funding_started_at > deps.config.max_wait_time:
         deps.log.error("funding_wait_exceeded", message=f"Initial funding still incomplete after max_wait_time "
                        f"({deps.config.max_wait_time:g}s); going on with the regular distribution")
-        finish_initial_funding(deps, ctx, completed=False, timed_out=True)
+        finish_initial_funding(deps, mem, completed=False, timed_out=True)
         return False
     return True
 
 
-def _start_cycle(deps: Deps, ctx: Context, purpose: str) -> None:
+def _start_cycle(deps: Deps, mem: Memory, purpose: Purpose) -> Cycle:
     cfg = deps.config
-    if purpose == "distribution":
-        amount = draw_amount(deps)
-    else:
+    structlog.contextvars.clear_contextvars()
+    if purpose.batch:
         # Until the batch succeeds, look again after balance_check_interval (Monerosim's rule);
         # Recording moves this forward (initial funding: at once; cycles: the cycle interval).
-        ctx.next_funding_at = deps.clock.time() + cfg.balance_check_interval
-        # CheckingBalance asks for amount + fee_reserve: one recipient's outputs + the batch reserve.
-        amount = funding.cost_per_recipient(cfg) + funding.batch_fee_reserve(cfg) - cfg.fee_reserve
-    ctx.new_cycle(amount, purpose)
-    structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(cycle=ctx.cycles, amount=amount, purpose=purpose)
+        mem.next_funding_at = deps.clock.time() + cfg.balance_check_interval
+        mem.cycles += 1
+        structlog.contextvars.bind_contextvars(cycle=mem.cycles, purpose=purpose)
+        return Cycle(mem.cycles, purpose, need=funding.cost_per_recipient(cfg) + funding.batch_fee_reserve(cfg))
+    amount = draw_amount(deps)
+    mem.cycles += 1
+    structlog.contextvars.bind_contextvars(cycle=mem.cycles, amount=amount, purpose=purpose)
+    return Cycle(mem.cycles, purpose, need=amount + cfg.fee_reserve, amount=amount)
 
 
 #: numpy's default integers are int64; amounts go up to the wallet's uint64.

@@ -4,31 +4,34 @@ from __future__ import annotations
 
 import structlog
 
-from fsm_distributor.context import Context, Deps, Outcome
-from fsm_distributor.journal import BUILT, Intent
-from fsm_distributor.shared_state import SharedStateError
+from fsm_distributor.core.context import Deps
+from fsm_distributor.core.cycle import Built
+from fsm_distributor.core.errors import StoreError
+from fsm_distributor.core.intent import Intent
+from fsm_distributor.core.memory import Memory
+from fsm_distributor.core.names import Status
+from fsm_distributor.states import Outcome, Trigger
 
 
-def write_intent(deps: Deps, ctx: Context) -> Outcome:
-    built, miner = ctx.built, ctx.miner
-    assert built is not None and miner is not None and ctx.destinations, "Journaling without a build"
+def write_intent(deps: Deps, mem: Memory, built: Built) -> Outcome:
+    payment, transfer = built.payment, built.transfer
+    miner = payment.miner
     now = deps.clock.time()
+    endpoint = miner.endpoint or ("", 0)  # Building used it: a miner without one never gets here
     intent = Intent(
-        tx_hash=built.tx_hash, miner=miner.agent_id, miner_endpoint=miner.endpoint,
-        destinations=tuple(ctx.destinations), fee=built.fee, status=BUILT, tx_metadata=built.tx_metadata,
-        attempts=ctx.attempt, priority=deps.config.priority, created_at=now, updated_at=now,
-        purpose=ctx.purpose, key_images=built.key_images,
-        sender_address=ctx.sender_addresses.get(miner.agent_id, ""))
+        tx_hash=transfer.tx_hash, miner=miner.agent_id, miner_endpoint=endpoint,
+        destinations=payment.destinations, fee=transfer.fee, status=Status.BUILT,
+        tx_metadata=transfer.tx_metadata, attempts=payment.attempt, priority=deps.config.priority,
+        created_at=now, updated_at=now, purpose=payment.cycle.purpose, key_images=transfer.key_images,
+        sender_address=mem.sender_addresses.get(miner.agent_id, ""))
     try:
         deps.journal.put(intent)
-    except (SharedStateError, OSError) as exc:
+    except StoreError as exc:
         wait = deps.config.balance_check_interval
-        ctx.built = None
         deps.log.error("journal_failed", message=f"Failed to send transaction: cannot write the journal "
                        f"({exc}); the build is dropped, nothing was paid; retrying in {wait:g}s")
-        return Outcome("journal_failed", delay=wait)
-    ctx.put_intent(intent)
-    ctx.intent = intent
+        return Outcome(Trigger.JOURNAL_FAILED, delay=wait)
+    mem.put_intent(intent)
     structlog.contextvars.bind_contextvars(tx_hash=intent.tx_hash)
     deps.checkpoint("after_journal")
-    return Outcome("journaled")
+    return Outcome(Trigger.JOURNALED, data=intent)

@@ -2,111 +2,57 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
-
 import structlog
 
-from fsm_distributor.address import InvalidAddress, validate_address
-from fsm_distributor.context import Context, Deps, Outcome
-from fsm_distributor.registry import Agent, WalletAgents
-from fsm_distributor.rpc_errors import WalletError
-from fsm_distributor.shared_state import SharedStateError
+from fsm_distributor.actions.shared import resolve_address
+from fsm_distributor.core.context import Deps
+from fsm_distributor.core.cycle import Payer, Payment
+from fsm_distributor.core.intent import Destination
+from fsm_distributor.core.memory import Memory
+from fsm_distributor.core.registry import Agent, Snapshot
+from fsm_distributor.states import Outcome, Trigger
 
 
-def eligible(deps: Deps, ctx: Context) -> Sequence[Agent]:
-    """Agents with a wallet, other than this agent and the selected miner, not skipped this cycle.
-
-    In registry order.  A view over the snapshot's agents with a wallet (worked
-    out once per registry change) that skips the excluded ids: O(excluded) per
-    cycle, not O(agents).
-    """
-    snapshot = ctx.snapshot
-    if snapshot is None or ctx.miner is None:
-        return ()
-    excluded = {deps.agent_id, ctx.miner.agent_id} | ctx.excluded_recipients
-    return WalletAgents(snapshot, excluded)
+def eligible(deps: Deps, mem: Memory, payer: Payer) -> list[Agent]:
+    """Agents with a wallet, other than this agent and the paying miner, not skipped this cycle,
+    in registry order."""
+    if mem.snapshot is None:
+        return []
+    excluded = {deps.agent_id, payer.miner.agent_id} | payer.cycle.excluded_recipients
+    return [a for a in mem.snapshot.with_wallet if a.id not in excluded]
 
 
-def select_recipient(deps: Deps, ctx: Context) -> Outcome:
-    pool = eligible(deps, ctx)
+def select_recipient(deps: Deps, mem: Memory, payer: Payer) -> Outcome:
+    pool = eligible(deps, mem, payer)
     if not pool:
         wait = deps.config.balance_check_interval
         deps.log.warning("no_recipient", message=f"No eligible recipient; waiting {wait:g}s",
-                         skipped=sorted(ctx.excluded_recipients))
-        return Outcome("no_recipient", delay=wait)
-    recipient = _pick(deps, ctx, pool)
-    address = resolve_address(deps, ctx, recipient)
+                         skipped=sorted(payer.cycle.excluded_recipients))
+        return Outcome(Trigger.NO_RECIPIENT, delay=wait)
+    recipient = _pick(deps, mem, pool)
+    address = resolve_address(deps, mem, payer.miner, recipient)
     if address is None:
-        ctx.excluded_recipients.add(recipient.id)
-        return Outcome("recipient_unreachable")
-    ctx.set_recipient(recipient, address)
-    ctx.destinations = [(recipient.id, address, ctx.amount)]
+        payer.cycle.excluded_recipients.add(recipient.id)
+        return Outcome(Trigger.RECIPIENT_UNREACHABLE, data=payer)
     structlog.contextvars.bind_contextvars(recipient=recipient.id)
-    return Outcome("recipient_selected")
+    payment = Payment(payer, (Destination(recipient.id, address, payer.cycle.amount),))
+    return Outcome(Trigger.RECIPIENT_SELECTED, data=payment)
 
 
-def _pick(deps: Deps, ctx: Context, pool: WalletAgents) -> Agent:
-    if deps.config.recipient_strategy == "round_robin":
-        return _next_after(ctx, pool)
+def _pick(deps: Deps, mem: Memory, pool: list[Agent]) -> Agent:
+    if deps.config.recipient_strategy == "round_robin" and mem.snapshot is not None:
+        return _next_after(mem, mem.snapshot, pool)
     return pool[int(deps.rng.integers(len(pool)))]
 
 
-def _next_after(ctx: Context, pool: WalletAgents) -> Agent:
+def _next_after(mem: Memory, snapshot: Snapshot, pool: list[Agent]) -> Agent:
     """The first eligible agent after the last one served, in registry order, wrapping.
 
     A cursor on the agent id (not an index) keeps the rotation fair when
     agents join, leave or are skipped.
     """
-    chosen = pool.first_after(ctx.round_robin_last)
-    ctx.round_robin_last = chosen.id
+    index = snapshot.registry_index
+    last = index.get(mem.round_robin_last, -1) if mem.round_robin_last is not None else -1
+    chosen = next((a for a in pool if index[a.id] > last), pool[0])
+    mem.round_robin_last = chosen.id
     return chosen
-
-
-def resolve_address(deps: Deps, ctx: Context, agent: Agent) -> Optional[str]:
-    """Registry entry, then {id}_user_info/_miner_info.json, then the agent's own wallet-rpc.
-
-    Every candidate is checked in full (base58 + Keccak checksum); a bad one
-    is logged and the next source is tried.  Addresses the wallet rejected
-    before, or the selected miner's own, are never used.
-    """
-    miner = ctx.miner
-    miner_address = (miner.wallet_address or ctx.address_cache.get(miner.agent_id)) if miner else None
-    sources = (("registry", lambda: agent.wallet_address),
-               ("info_file", lambda: deps.registry.info_address(agent.id)),
-               ("cache", lambda: ctx.address_cache.get(agent.id)),
-               ("wallet_rpc", lambda: _ask_wallet(deps, agent)))
-    for source, lookup in sources:
-        try:
-            address = lookup()
-        except (WalletError, SharedStateError, OSError, ValueError) as exc:
-            deps.log.warning("address_lookup_failed", message=f"Failed to get address for recipient "
-                             f"{agent.id} from {source}: {exc}", recipient=agent.id, source=source)
-            continue
-        if not address:
-            continue
-        try:
-            validate_address(address)
-        except InvalidAddress as exc:
-            deps.log.warning("address_invalid", message=f"Recipient {agent.id} has an invalid address "
-                             f"from {source}: {exc}", recipient=agent.id, source=source)
-            continue
-        if ctx.rejected_addresses.get(agent.id) == address:
-            deps.log.info("address_rejected_before", message=f"Skipping {agent.id}: the wallet "
-                          f"rejected its address before", recipient=agent.id)
-            return None
-        if miner_address and address == miner_address:
-            deps.log.warning("address_is_miner", message=f"Recipient {agent.id} shares the selected "
-                             f"miner's address; skipped", recipient=agent.id)
-            return None
-        if source == "wallet_rpc":
-            ctx.address_cache[agent.id] = address
-        return address
-    deps.log.warning("recipient_unreachable", message=f"No usable address for recipient {agent.id}; "
-                     f"skipped this cycle", recipient=agent.id)
-    return None
-
-
-def _ask_wallet(deps: Deps, agent: Agent) -> Optional[str]:
-    if agent.endpoint is None:
-        return None
-    return deps.wallets(*agent.endpoint).get_address()

@@ -13,42 +13,41 @@ from typing import Optional
 
 import structlog
 
-from fsm_distributor import rebuild
-from fsm_distributor.actions.intents import LEDGER_STATUS, WATCHED, registry_snapshot, write_back
-from fsm_distributor.context import Context, Deps, Outcome
-from fsm_distributor.funding import STATUS_FILE
-from fsm_distributor.journal import BUILT, FAILED, PAID, RECORDED, RELAYED, Loaded
-from fsm_distributor.registry import Snapshot
-from fsm_distributor.rpc_errors import WalletError
-from fsm_distributor.shared_state import SharedStateError
+from fsm_distributor.actions.shared import LEDGER_STATUS, registry_snapshot, write_back
+from fsm_distributor.core import rebuild
+from fsm_distributor.core.context import Deps
+from fsm_distributor.core.errors import StoreError, WalletError
+from fsm_distributor.core.funding import STATUS_FILE
+from fsm_distributor.core.intent import Intent, Loaded
+from fsm_distributor.core.memory import Memory
+from fsm_distributor.core.names import PAID, WATCHED, Purpose, Status
+from fsm_distributor.core.registry import Snapshot
+from fsm_distributor.states import Outcome, Trigger
 
 
-def recover(deps: Deps, ctx: Context) -> Outcome:
+def recover(deps: Deps, mem: Memory, _: None) -> Outcome:
     """Load the journal once; then hand the first open intent to Relaying or Recording."""
-    if not ctx.journal_loaded and not _load(deps, ctx):
+    if not mem.journal_loaded and not _load(deps, mem):
         wait = deps.config.balance_check_interval
-        ctx.recovery_due_at = deps.clock.time() + wait
-        return Outcome("recovered", delay=wait)
-    for intent in ctx.open_intents():
-        ctx.intent = intent
+        mem.recovery_due_at = deps.clock.time() + wait
+        return Outcome(Trigger.RECOVERED, delay=wait)
+    for intent in mem.open_intents():
         structlog.contextvars.bind_contextvars(tx_hash=intent.tx_hash, miner=intent.miner)
-        if intent.status == BUILT:
+        if intent.status is Status.BUILT:
             deps.log.info("recovering_intent", message=f"Relaying journaled intent {intent.tx_hash} "
                           f"(built, maybe never relayed)", status=intent.status)
-            return Outcome("resume_relay")
-        if intent.status == RELAYED:
-            deps.log.info("recovering_intent", message=f"Recording relayed intent {intent.tx_hash}",
-                          status=intent.status)
-            return Outcome("resume_record")
-    ctx.intent = None
-    return Outcome("recovered")
+            return Outcome(Trigger.RESUME_RELAY, data=intent)
+        deps.log.info("recovering_intent", message=f"Recording relayed intent {intent.tx_hash}",
+                      status=intent.status)
+        return Outcome(Trigger.RESUME_RECORD, data=intent)
+    return Outcome(Trigger.RECOVERED)
 
 
 class _NotYet(Exception):
     """A witness the load needs cannot be read now: try the whole load again later."""
 
 
-def _load(deps: Deps, ctx: Context) -> bool:
+def _load(deps: Deps, mem: Memory) -> bool:
     """The journal, completed from the other witnesses; False if it must be tried again later."""
     wait = deps.config.balance_check_interval
     try:
@@ -57,10 +56,10 @@ def _load(deps: Deps, ctx: Context) -> bool:
             deps.log.error("journal_problem", message=problem)
         if loaded.set_aside:
             deps.log.error("journal_set_aside", message=f"The journal was unusable; its bytes are kept in "
-                           f"{loaded.set_aside.name}; rebuilding what was paid from the other witnesses")
+                           f"{loaded.set_aside}; rebuilding what was paid from the other witnesses")
         records = _records(deps)
-        found = _rebuild(deps, ctx, loaded, records)
-    except (SharedStateError, OSError, _NotYet) as exc:
+        found = _rebuild(deps, mem, loaded, records)
+    except (StoreError, _NotYet) as exc:
         deps.log.error("journal_unreadable", message=f"Cannot load the journal yet ({exc}); nothing is paid "
                        f"until it can be; trying again in {wait:g}s")
         return False
@@ -68,19 +67,19 @@ def _load(deps: Deps, ctx: Context) -> bool:
     adopted = {**loaded.adopted_funded, **found.funded}
     if found:
         _persist(deps, found)
-    ctx.load_intents(intents, adopted)
-    ctx.journal_loaded = True
+    mem.load_intents(intents, adopted)
+    mem.journal_loaded = True
     now = deps.clock.time()
     for tx_hash, intent in intents.items():
-        if intent.status == RECORDED:
-            ctx.verify_due_at[tx_hash] = now
-        elif intent.status == FAILED and intent.verdict in WATCHED:
-            ctx.watch_due_at[tx_hash] = now
+        if intent.status is Status.RECORDED:
+            mem.verify_due_at[tx_hash] = now
+        elif intent.status is Status.FAILED and intent.verdict in WATCHED:
+            mem.watch_due_at[tx_hash] = now
     have = {(r.get("tx_hash"), r.get("recipient_id")) for r in records}
     lost = [i for i in intents.values() if i.status in LEDGER_STATUS
             and any((i.tx_hash, r) not in have for r in i.recipients)]
-    write_back(deps, ctx, lost, "transactions.json no longer held them (another writer replaced it?)")
-    open_count = len(ctx.open_intents())
+    write_back(deps, mem, lost, "transactions.json no longer held them (another writer replaced it?)")
+    open_count = len(mem.open_intents())
     deps.log.info("journal_loaded", message=f"Journal: {len(intents)} intents, {open_count} open"
                   + (f", {len(adopted)} recipients funded without an intent (adopted)" if adopted else ""),
                   intents=len(intents), open=open_count, adopted=len(adopted))
@@ -90,11 +89,11 @@ def _load(deps: Deps, ctx: Context) -> bool:
 def _records(deps: Deps) -> list[dict]:
     try:
         return deps.ledger.read()
-    except (SharedStateError, OSError) as exc:
+    except StoreError as exc:
         raise _NotYet(f"transactions.json cannot be read to check the journal against it: {exc}") from None
 
 
-def _rebuild(deps: Deps, ctx: Context, loaded: Loaded, records: list[dict]) -> rebuild.Rebuilt:
+def _rebuild(deps: Deps, mem: Memory, loaded: Loaded, records: list[dict]) -> rebuild.Rebuilt:
     """What the journal lacks: always this distributor's own records; when the journal was damaged,
     or missing although something says this distributor paid before, also the funding status and
     the miners' wallets."""
@@ -103,7 +102,7 @@ def _rebuild(deps: Deps, ctx: Context, loaded: Loaded, records: list[dict]) -> r
     mine = [r for r in records if r.get("distributor_id") == deps.agent_id]
     snapshot: Optional[Snapshot] = None
     if any(r.get("tx_hash") not in known for r in mine):
-        snapshot = _snapshot(deps, ctx)
+        snapshot = _snapshot(deps, mem)
         endpoints = {m.agent_id: m.endpoint for m in snapshot.miners if m.endpoint}
         intents, problems = rebuild.intents_from_records(mine, deps.agent_id, known, endpoints)
         out.intents.update(intents)
@@ -113,10 +112,10 @@ def _rebuild(deps: Deps, ctx: Context, loaded: Loaded, records: list[dict]) -> r
     paid_before = bool(mine) or bool(rebuild.funded_from_status(status, deps.agent_id, ()))
     if loaded.damaged or (not loaded.found and paid_before):
         paid = {r for i in {**loaded.intents, **out.intents}.values()
-                if i.purpose == rebuild.INITIAL and i.status in PAID for r in i.recipients}
+                if i.purpose is Purpose.INITIAL_FUNDING and i.status in PAID for r in i.recipients}
         out.funded = rebuild.funded_from_status(status, deps.agent_id, paid | set(loaded.adopted_funded))
         out.sources[STATUS_FILE] += len(out.funded)
-        snapshot = snapshot or _snapshot(deps, ctx)
+        snapshot = snapshot or _snapshot(deps, mem)
         _from_wallets(deps, snapshot, records, {**loaded.intents, **out.intents}, out)
     for problem in out.problems:
         deps.log.warning("rebuild_problem", message=problem)
@@ -128,9 +127,11 @@ def _rebuild(deps: Deps, ctx: Context, loaded: Loaded, records: list[dict]) -> r
     return out
 
 
-def _from_wallets(deps: Deps, snapshot: Snapshot, records: list[dict], intents: dict, out: rebuild.Rebuilt) -> None:
+def _from_wallets(deps: Deps, snapshot: Snapshot, records: list[dict], intents: dict[str, Intent],
+                  out: rebuild.Rebuilt) -> None:
     recorded = {r.get("tx_hash") for r in records} | set(intents)
-    paid_initial = {r for i in intents.values() if i.purpose == rebuild.INITIAL for r in i.recipients} | set(out.funded)
+    paid_initial = {r for i in intents.values() if i.purpose is Purpose.INITIAL_FUNDING
+                    for r in i.recipients} | set(out.funded)
     book = _address_book(deps, snapshot)
     now = deps.clock.time()
     for miner in snapshot.miners:
@@ -161,15 +162,15 @@ def _address_book(deps: Deps, snapshot: Snapshot) -> dict[str, str]:
             address = deps.registry.info_address(agent.id)
             if address is None and agent.endpoint:
                 address = deps.wallets(*agent.endpoint).get_address()
-        except (SharedStateError, OSError, ValueError, WalletError):
+        except (StoreError, WalletError):
             continue
         if address:
             book.setdefault(address, agent.id)
     return book
 
 
-def _snapshot(deps: Deps, ctx: Context) -> Snapshot:
-    snapshot = registry_snapshot(deps, ctx)
+def _snapshot(deps: Deps, mem: Memory) -> Snapshot:
+    snapshot = registry_snapshot(deps, mem)
     if snapshot is None:
         raise _NotYet("the registry, needed to rebuild the journal, cannot be read")
     return snapshot
@@ -178,7 +179,7 @@ def _snapshot(deps: Deps, ctx: Context) -> Snapshot:
 def _status_document(deps: Deps) -> Optional[dict]:
     try:
         return deps.status.read(STATUS_FILE)
-    except (SharedStateError, OSError) as exc:
+    except StoreError as exc:
         deps.log.warning("funding_status_unreadable", message=f"{STATUS_FILE} cannot be read ({exc}); "
                          f"the rebuild goes on without it")
         return None
@@ -191,6 +192,6 @@ def _persist(deps: Deps, found: rebuild.Rebuilt) -> None:
             deps.journal.put_many(list(found.intents.values()))
         if found.funded:
             deps.journal.adopt_funded(found.funded)
-    except (SharedStateError, OSError) as exc:
+    except StoreError as exc:
         deps.log.error("journal_write_failed", message=f"Could not write the rebuilt intents to the journal "
                        f"({exc}); they are kept in memory and rebuilt again at the next start")

@@ -22,10 +22,10 @@ import structlog
 from structlog.testing import LogCapture
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # tests/ for fakes
+sys.path[:0] = [str(HERE.parent.parent), str(HERE.parent)]  # this checkout's package, and tests/ for fakes
 
 from fakes import XMR, FakeJournal, make_world, rpc_error, transfer_error  # noqa: E402
-from fsm_distributor.journal import Intent  # noqa: E402
+from fsm_distributor.core.intent import Intent  # noqa: E402
 
 CONTEXT = ("cycle", "purpose", "miner", "recipient", "amount", "attempt", "tx_hash")
 
@@ -176,7 +176,7 @@ def path_of(name: str) -> Path:
 
 
 if __name__ == "__main__":
-    from fsm_distributor import logs  # noqa: E402
+    from fsm_distributor.adapters import logs  # noqa: E402
     import os  # noqa: E402
 
     logs.configure("DEBUG", stream=open(os.devnull, "w"))

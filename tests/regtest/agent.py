@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Callable, Mapping, Optional
 
-from fsm_distributor.sandbox import AgentProcess, agent_command, agent_env, parse_line, read_records
+from fsm_distributor.tools.sandbox import AgentProcess, agent_command, agent_env, parse_line, read_records
 
 
 class Agent:

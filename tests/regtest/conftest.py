@@ -15,8 +15,8 @@ import shutil
 
 import pytest
 
-from fsm_distributor.regtest import RegtestNetwork
-from fsm_distributor.sandbox import DEFAULT_ATTRIBUTES
+from fsm_distributor.tools.regtest import RegtestNetwork
+from fsm_distributor.tools.sandbox import DEFAULT_ATTRIBUTES
 
 MINERS = [("miner001", 60), ("miner002", 40)]
 USERS = 30

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from fsm_distributor.amounts import parse_xmr
+from fsm_distributor.core.amounts import parse_xmr
 
-from fsm_distributor.sandbox import (DEFAULT_ATTRIBUTES, AgentProcess, Progress, agent_command, agent_env,
+from fsm_distributor.tools.sandbox import (DEFAULT_ATTRIBUTES, AgentProcess, Progress, agent_command, agent_env,
                                      find_problems, is_distribution, read_records, record_atomic, verify_records)
 
 from .conftest import MINERS

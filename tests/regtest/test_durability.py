@@ -18,7 +18,7 @@ from collections import Counter
 import pytest
 import requests
 
-from fsm_distributor.sandbox import read_records
+from fsm_distributor.tools.sandbox import read_records
 
 from .agent import Agent
 from .conftest import MINERS

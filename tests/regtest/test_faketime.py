@@ -17,8 +17,8 @@ import time
 
 import pytest
 
-from fsm_distributor.amounts import parse_xmr
-from fsm_distributor.sandbox import DEFAULT_ATTRIBUTES, find_problems, is_distribution, read_records, verify_records
+from fsm_distributor.core.amounts import parse_xmr
+from fsm_distributor.tools.sandbox import DEFAULT_ATTRIBUTES, find_problems, is_distribution, read_records, verify_records
 
 from .agent import Agent
 

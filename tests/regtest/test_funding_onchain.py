@@ -16,7 +16,7 @@ from collections import Counter
 import pytest
 
 from fsm_distributor.cli import CRASH_ENV
-from fsm_distributor.sandbox import read_records
+from fsm_distributor.tools.sandbox import read_records
 
 from .agent import Agent
 from .conftest import MINERS, USERS

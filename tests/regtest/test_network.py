@@ -8,9 +8,11 @@ import socket
 
 import pytest
 
-from fsm_distributor.regtest import RegtestError, RegtestNetwork
-from fsm_distributor.rpc_errors import ErrorKind, RpcError, WalletUnavailable
-from fsm_distributor.wallet import WalletClient
+from fsm_distributor.tools.regtest import RegtestError, RegtestNetwork
+from fsm_distributor.core.intent import Destination
+from fsm_distributor.core.errors import ErrorKind, WalletUnavailable
+from fsm_distributor.adapters.rpc_errors import RpcError
+from fsm_distributor.adapters.wallet import WalletClient
 
 from .conftest import MINERS, USERS, binaries_missing
 
@@ -87,7 +89,7 @@ def test_miners_hold_unlocked_coins_in_weight_ratio(network):
 
 def test_miner_can_pay_an_unpublished_user_and_it_confirms(network):
     user = next(n for n in network.users if not n.publish)
-    sent = network.wallet("miner002").transfer([(user.address, 10**12)], priority=1)
+    sent = network.wallet("miner002").transfer([Destination("r", user.address, 10**12)], priority=1)
     assert network.tx_heights([sent.tx_hash]) == {sent.tx_hash: 0}      # in the pool
     height = network.mine(1)
     assert network.tx_heights([sent.tx_hash, "00" * 32]) == {sent.tx_hash: height - 1, "00" * 32: None}
@@ -164,7 +166,7 @@ def test_locked_coins_sweep_and_teardown(tmp_path):
         b = net.wallet("m1").get_balance()
         assert b.total > 0 and b.unlocked == 0
         with pytest.raises(RpcError) as err:
-            net.wallet("m1").transfer([(user.address, 10**12)], priority=1)
+            net.wallet("m1").transfer([Destination("r", user.address, 10**12)], priority=1)
         assert err.value.code == -37 and err.value.kind is ErrorKind.LOCKED
         net.mine(75, to_agent=user.id)          # coinbase unlocked, decoys available
         net.refresh(["m1"])
@@ -175,7 +177,7 @@ def test_locked_coins_sweep_and_teardown(tmp_path):
         after = net.wallet("m1").get_balance()
         assert after.unlocked == 0 and b.total - 10**11 < after.total < b.total
         with pytest.raises(RpcError) as err:
-            net.wallet("m1").transfer([(user.address, 10**12)], priority=1)
+            net.wallet("m1").transfer([Destination("r", user.address, 10**12)], priority=1)
         assert err.value.code == -37
         ports = [net.daemon_port, user.port]
     assert net.alive_pids() == []
@@ -189,7 +191,7 @@ def test_locked_coins_sweep_and_teardown(tmp_path):
 def test_ports_taken_meanwhile_are_retried_on_new_ports(tmp_path, monkeypatch):
     """A port found free can be taken before the server binds it (ephemeral range):
     both monerod and a wallet-rpc must then come up on another port."""
-    import fsm_distributor.regtest as regtest
+    import fsm_distributor.tools.regtest as regtest
     real_free_port = regtest.free_port
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

@@ -1,26 +1,13 @@
-"""Wallet-rpc failures as a small exception hierarchy with a `kind`.
+"""monero-wallet-rpc's error codes, classified into the ports' error kinds.
 
-The Retrying state maps each kind onto a trigger, so the classification of
-error codes lives here, as data, and nowhere else.  Codes and advice come
-from monero-wallet-rpc 0.18 (see docs/wallet-facts.md).
+The Retrying state maps each kind (`core.errors.ErrorKind`) onto a trigger,
+so the classification of wallet-rpc's codes lives here, as data, and nowhere
+else.  Codes and advice come from monero-wallet-rpc 0.18 (docs/wallet-facts.md).
 """
 
 from __future__ import annotations
 
-import enum
-from typing import Optional
-
-
-class ErrorKind(str, enum.Enum):
-    """What a sender should do about a failed wallet call."""
-
-    TRANSIENT = "transient"      # back off, retry the same call
-    LOCKED = "locked"            # coins locked: wait for blocks, prefer another miner
-    NO_FUNDS = "no_funds"        # this miner cannot pay: choose another miner
-    WALLET_CLOSED = "wallet_closed"  # no wallet open (wallet-rpc restarted)
-    REJECTED = "rejected"        # daemon rejected the tx: refresh, build again
-    BAD_REQUEST = "bad_request"  # this recipient/amount can never work
-    PERMANENT = "permanent"      # do not retry this request
+from fsm_distributor.core.errors import ErrorKind, WalletError
 
 
 #: JSON-RPC error code -> kind.  Codes not listed are treated as PERMANENT.
@@ -69,35 +56,8 @@ def classify(code: int, message: str) -> ErrorKind:
     return CODE_KINDS.get(code, ErrorKind.PERMANENT)
 
 
-class WalletError(Exception):
-    """A wallet call failed; `kind` says what to do about it."""
-
-    kind: ErrorKind = ErrorKind.PERMANENT
-
-    def __init__(self, method: str, message: str, *, code: Optional[int] = None,
-                 kind: Optional[ErrorKind] = None):
-        super().__init__(f"{method}: {message}" + (f" (code {code})" if code is not None else ""))
-        self.method = method
-        self.message = message
-        self.code = code
-        if kind is not None:
-            self.kind = kind
-
-
-class WalletUnavailable(WalletError):
-    """Transport failure: refused, timed out, HTTP error, or an unreadable answer."""
-
-    kind = ErrorKind.TRANSIENT
-
-
 class RpcError(WalletError):
     """The wallet answered with a JSON-RPC error object."""
 
     def __init__(self, method: str, code: int, message: str):
         super().__init__(method, message or "(empty message)", code=code, kind=classify(code, message))
-
-
-class BadAnswer(WalletError):
-    """The wallet answered, but not with what the protocol promises."""
-
-    kind = ErrorKind.TRANSIENT

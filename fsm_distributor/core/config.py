@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Callable, Iterable, Mapping, Optional, Sequence
 
-from fsm_distributor.amounts import MAX_ATOMIC, AmountError, format_xmr, parse_xmr
+from fsm_distributor.core.amounts import MAX_ATOMIC, AmountError, format_xmr, parse_xmr
 
 MINER_STRATEGIES = ("weighted", "balance", "random")
 DISTRIBUTION_MODES = ("payments", "funding_cycle")
@@ -139,14 +139,27 @@ def _int_range(name: str, low: int, high: Optional[int], accepted: str) -> Calla
     return parse
 
 
+def parse_bool(value: object) -> Optional[bool]:
+    """Monerosim's string booleans (true/false/1/0/yes/no/on/off, any case); None if neither.
+
+    The one boolean parser: attributes here, registry flags in `core.registry`.
+    """
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    return None
+
+
 def _bool(name: str) -> Callable[[str], bool]:
     def parse(raw: str) -> bool:
-        value = str(raw).strip().lower()
-        if value in ("true", "1", "yes", "on"):
-            return True
-        if value in ("false", "0", "no", "off"):
-            return False
-        raise ConfigError(name, raw, "true/false/1/0/yes/no/on/off")
+        value = parse_bool(raw)
+        if value is None:
+            raise ConfigError(name, raw, "true/false/1/0/yes/no/on/off")
+        return value
     return parse
 
 

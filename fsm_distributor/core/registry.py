@@ -1,4 +1,4 @@
-"""Monerosim's registries as typed, validated snapshots.
+"""Monerosim's registries as typed, validated snapshots (pure: parsing, no file access).
 
 `agent_registry.json` and `miners.json` are written by other processes and
 change during a run; every entry is checked here and a bad one is skipped
@@ -8,31 +8,36 @@ An agent's identity is its `id`: in a local network all agents share one IP.
 
 from __future__ import annotations
 
-import gc
-import json
 import math
 from bisect import bisect_right
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Iterator, Optional
 
-from fsm_distributor.shared_state import InvalidJSONError, SharedDir, TruncatedJSONError, _json_kind
+from fsm_distributor.core.config import parse_bool
+from fsm_distributor.core.errors import StoreError
 
 AGENT_REGISTRY = "agent_registry.json"
 MINERS_REGISTRY = "miners.json"
 INFO_SUFFIXES = ("_user_info.json", "_miner_info.json")
 
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off"}
 #: Problem lines kept per file and read; the rest are only counted, so a file of a million bad
 #: entries neither floods the log nor fills the memory.
 MAX_PROBLEMS = 20
 _PORT_ACCEPTED = "accepted: an integer 1-65535"
 
 
-class RegistryError(Exception):
-    """A registry file is missing or unusable as a whole."""
+class RegistryError(StoreError):
+    """A registry file is unusable as a whole."""
+
+
+_JSON_KINDS = {dict: "object", list: "array", str: "string", bool: "boolean",
+               int: "number", float: "number", type(None): "null"}
+
+
+def json_kind(value: Any) -> str:
+    """'object', 'array', 'string', ...: the JSON name of a parsed value's type, for messages."""
+    return _JSON_KINDS.get(type(value), type(value).__name__)
 
 
 class Problems(list):
@@ -55,7 +60,7 @@ def _with_article(word: str) -> str:
 
 def _a(value: Any) -> str:
     """'an object', 'a string', 'null': a JSON value's kind for a message."""
-    kind = _json_kind(value)
+    kind = json_kind(value)
     return kind if kind == "null" else _with_article(kind)
 
 
@@ -70,18 +75,6 @@ def _document(data: Any, name: str, key: str) -> list:
     return data[key]
 
 
-def parse_bool(value: Any) -> Optional[bool]:
-    """Monerosim's string booleans (true/false/1/0/yes/no/on/off, any case); None if neither."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    return None
-
-
 def _port(value: Any) -> Optional[int]:
     if type(value) is int:  # the common case (JSON numbers), without the str() round trip
         port = value
@@ -93,27 +86,6 @@ def _port(value: Any) -> Optional[int]:
         except (TypeError, ValueError):
             return None
     return port if 0 < port < 65536 else None
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a registry is parsed.
-
-    A big parse allocates hundreds of thousands of containers, none of them
-    garbage; each collection it triggers walks every container alive, so the
-    collector's passes grow with the heap (docs/benchmarks.md, table 3b).
-    Reference counting still frees everything; the collector runs again
-    afterwards.  Only re-enabled if it was enabled (nesting, callers' own
-    gc.disable()).
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 @dataclass(frozen=True)
@@ -370,70 +342,7 @@ def join_miners(data: Any, agents: list[Agent]) -> tuple[list[Miner], list[str]]
 
 
 def build_snapshot(agent_data: Any, miner_data: Any) -> Snapshot:
-    with _gc_paused():
-        agents, problems = parse_agents(agent_data)
-        miners, miner_problems = join_miners(miner_data, agents)
-        totals = ((AGENT_REGISTRY, problems.total), (MINERS_REGISTRY, miner_problems.total))
-        return Snapshot(tuple(agents), tuple(miners), tuple(problems + miner_problems), totals)
-
-
-class RegistryReader:
-    """Reads the registries from the shared dir; parses again only when a file changed."""
-
-    def __init__(self, shared: SharedDir):
-        self._shared = shared
-        self._last_inputs: Optional[tuple[Any, Any]] = None
-        self._last: Optional[Snapshot] = None
-        self._lenient: dict[str, tuple[bytes, Any]] = {}
-
-    def _load(self, name: str) -> Any:
-        """The parsed file; the same object while the file is unchanged.
-
-        SharedDir refuses NaN/Infinity, but Python writers (`json.dump`) emit
-        them, e.g. for a weight or a hash rate; one such value must not hide
-        every entry, so the file is parsed again with them allowed and the
-        entry checks reject the bad value with a problem line.
-        """
-        try:
-            value = self._shared.read_json_cached(name)
-        except TruncatedJSONError:
-            raise
-        except InvalidJSONError as exc:
-            try:
-                data = self._shared.path_of(name).read_bytes()
-                hit = self._lenient.get(name)
-                if hit is not None and hit[0] == data:
-                    return hit[1]
-                value = json.loads(data.decode("utf-8"))
-            except (OSError, UnicodeDecodeError, ValueError, RecursionError):
-                raise exc from None
-            self._lenient[name] = (data, value)
-            return value
-        self._lenient.pop(name, None)
-        return value
-
-    def read(self) -> tuple[Snapshot, bool]:
-        """The current snapshot and whether it differs from the previous read.
-
-        The garbage collector is paused while the files are decoded and the
-        snapshot built (see `_gc_paused`).
-        """
-        with _gc_paused():
-            agent_data = self._load(AGENT_REGISTRY)
-            miner_data = self._load(MINERS_REGISTRY)
-            last = self._last_inputs
-            # The cached loader returns the very same objects while the files are unchanged.
-            if self._last is not None and last and last[0] is agent_data and last[1] is miner_data:
-                return self._last, False
-            snapshot = build_snapshot(agent_data, miner_data)
-            self._last_inputs, self._last = (agent_data, miner_data), snapshot
-            return snapshot, True
-
-    def info_address(self, agent_id: str) -> Optional[str]:
-        """The address an agent published in {id}_user_info.json or {id}_miner_info.json."""
-        for suffix in INFO_SUFFIXES:
-            data = self._shared.read_json(f"{agent_id}{suffix}", default=None)
-            address = data.get("wallet_address") if isinstance(data, dict) else None
-            if isinstance(address, str) and address.strip():
-                return address.strip()
-        return None
+    agents, problems = parse_agents(agent_data)
+    miners, miner_problems = join_miners(miner_data, agents)
+    totals = ((AGENT_REGISTRY, problems.total), (MINERS_REGISTRY, miner_problems.total))
+    return Snapshot(tuple(agents), tuple(miners), tuple(problems + miner_problems), totals)

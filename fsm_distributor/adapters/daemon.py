@@ -9,41 +9,15 @@ HTTP endpoints are used (`/get_transactions`, `/is_key_image_spent`,
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass
 from typing import Any, Sequence
 
 import requests
 
-from fsm_distributor.rpc_errors import BadAnswer, WalletUnavailable
-from fsm_distributor.wallet import EndpointPool
+from fsm_distributor.adapters.wallet import EndpointPool
+from fsm_distributor.core.errors import BadAnswer, WalletUnavailable
+from fsm_distributor.core.ports import KeyImage, Location, Where
 
 DEFAULT_TIMEOUT = 10.0
-
-
-class Where(str, enum.Enum):
-    """Where the daemon has a transaction."""
-
-    POOL = "pool"
-    CHAIN = "chain"
-    MISSING = "missing"
-
-
-@dataclass(frozen=True)
-class Location:
-    """A transaction as the daemon sees it; `height` and `confirmations` only in the chain."""
-
-    where: Where
-    height: int = 0
-    confirmations: int = 0
-
-
-class KeyImage(enum.IntEnum):
-    """`/is_key_image_spent` answers, per key image."""
-
-    UNSPENT = 0
-    SPENT_IN_CHAIN = 1
-    SPENT_IN_POOL = 2
 
 
 def _count(value: Any) -> int:

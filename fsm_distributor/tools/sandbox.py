@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
-from fsm_distributor.regtest import (Interrupted, RegtestError, RegtestNetwork, add_network_arguments,
+from fsm_distributor.tools.regtest import (Interrupted, RegtestError, RegtestNetwork, add_network_arguments,
                                      describe, network_from_args, raise_on_sigterm, stop_processes)
-from fsm_distributor.amounts import AmountError, parse_xmr
-from fsm_distributor.config import load_config
-from fsm_distributor.rpc_errors import WalletError
+from fsm_distributor.core.amounts import AmountError, parse_xmr
+from fsm_distributor.core.config import load_config
+from fsm_distributor.core.errors import WalletError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ATOMIC = 10**12

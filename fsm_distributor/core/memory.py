@@ -1,104 +1,23 @@
-"""What the actions share: injected dependencies, the mutable context, outcomes.
+"""What the machine remembers across cycles: the journal's mirror, schedules, cool-downs, progress.
 
-`Deps` is frozen and holds every door to the outside (registry, wallets,
-ledger, clock, RNG, logger), so a test swaps all of them.  `Context` is the
-machine's memory: one part lives across cycles (cool-downs, round-robin
-cursor, unrecorded records), the rest is reset when a cycle starts.
+Everything here outlives a cycle; what one cycle carries travels with the
+triggers instead (`cycle`).  Changed only by the actions.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Protocol, Sequence
+from typing import Optional
 
-import numpy as np
-
-from fsm_distributor.clock import Clock, SystemClock  # noqa: F401  (SystemClock: re-exported)
-from fsm_distributor.config import Config
-from fsm_distributor.daemon import KeyImage, Location
-from fsm_distributor.journal import BUILT, OPEN, Intent, Loaded, paid_recipients
-from fsm_distributor.ledger import LedgerWrite
-from fsm_distributor.registry import Agent, Miner, Snapshot
-from fsm_distributor.rpc_errors import WalletError
-from fsm_distributor.wallet import Balance, Outgoing, Transfer
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What an action decided: the trigger to fire, and how long to wait after it."""
-
-    trigger: str
-    delay: float = 0.0
-
-
-class Wallet(Protocol):
-    def get_balance(self) -> Balance: ...
-    def get_address(self) -> str: ...
-    def refresh(self) -> None: ...
-    def transfer(self, destinations: Sequence[tuple[str, int]], *, priority: int,
-                 do_not_relay: bool = False) -> Transfer: ...
-    def relay_tx(self, tx_metadata: str) -> str: ...
-    def get_transfer_by_txid(self, txid: str) -> dict: ...
-    def get_transfers(self) -> list[Outgoing]: ...
-
-
-class Daemon(Protocol):
-    """A miner's monerod, asked where transactions are (see daemon.DaemonClient)."""
-
-    def locate(self, tx_hashes: Sequence[str]) -> dict[str, Location]: ...
-    def key_images_spent(self, key_images: Sequence[str]) -> list[KeyImage]: ...
-    def height(self) -> int: ...
-
-
-class Registry(Protocol):
-    def read(self) -> tuple[Snapshot, bool]: ...
-    def info_address(self, agent_id: str) -> Optional[str]: ...
-
-
-class Ledger(Protocol):
-    def read(self) -> list[dict]: ...
-    def append(self, records: list[dict]) -> LedgerWrite: ...
-    def update(self, changes: dict[str, dict]) -> LedgerWrite: ...
-
-
-class StatusWriter(Protocol):
-    def read(self, name: str) -> Optional[dict]: ...
-    def write(self, name: str, document: dict) -> None: ...
-
-
-class JournalStore(Protocol):
-    def load(self) -> Loaded: ...
-    def put(self, intent: Intent) -> None: ...
-    def put_many(self, intents: list[Intent]) -> None: ...
-    def adopt_funded(self, funded: dict[str, str]) -> None: ...
-    def advance(self, intent: Intent, status: str, **changes: Any) -> Intent: ...
-
-
-def no_checkpoint(_phase: str) -> None:
-    """The default crash hook: nothing (tests make the process kill itself here)."""
-
-
-@dataclass(frozen=True)
-class Deps:
-    config: Config
-    agent_id: str
-    registry: Registry
-    wallets: Callable[[str, int], Wallet]
-    daemons: Callable[[str, int], Daemon]
-    ledger: Ledger
-    journal: JournalStore
-    status: StatusWriter
-    clock: Clock
-    rng: np.random.Generator
-    log: Any
-    checkpoint: Callable[[str], None] = no_checkpoint
+from fsm_distributor.core.intent import Intent, paid_recipients
+from fsm_distributor.core.names import OPEN, Purpose, Status
+from fsm_distributor.core.registry import Snapshot
 
 
 @dataclass
-class Context:
-    """The machine's memory; `new_cycle()` clears the per-cycle part."""
+class Memory:
+    """What the machine keeps across cycles (what one cycle carries is in `cycle`)."""
 
-    # -- across cycles --------------------------------------------------------
     last_success_at: Optional[float] = None
     snapshot: Optional[Snapshot] = None
     #: A registry change read outside Discovering, whose problems Discovering has yet to log.
@@ -118,7 +37,7 @@ class Context:
     verify_due_at: dict[str, float] = field(default_factory=dict)
     #: Daemon height at which each unconfirmed transaction was first found neither in the pool nor in a block.
     missing_since: dict[str, int] = field(default_factory=dict)
-    #: Failed intents whose verdict could still be wrong (see verifying.WATCHED): when to look again.
+    #: Failed intents whose verdict could still be wrong (names.WATCHED): when to look again.
     watch_due_at: dict[str, float] = field(default_factory=dict)
     relay_failures: dict[str, int] = field(default_factory=dict)
     #: The address each miner's wallet-rpc served when first asked (Building), by miner id.
@@ -140,30 +59,12 @@ class Context:
     sent: int = 0
     failed: int = 0
     recorded: int = 0
-    # -- this cycle -----------------------------------------------------------
-    #: distribution (one payment), initial_funding or funding_cycle (a batch).
-    purpose: str = "distribution"
-    amount: int = 0
-    #: What the transaction pays: (recipient id, address, atomic amount) per output.
-    destinations: list[tuple[str, str, int]] = field(default_factory=list)
-    excluded_miners: set[str] = field(default_factory=set)
-    excluded_recipients: set[str] = field(default_factory=set)
-    balances: dict[str, Balance] = field(default_factory=dict)
-    refreshed: set[str] = field(default_factory=set)
-    miner: Optional[Miner] = None
-    recipient: Optional[Agent] = None
-    recipient_address: Optional[str] = None
-    attempt: int = 0
-    error: Optional[WalletError] = None
-    built: Optional[Transfer] = None
-    #: The intent the Journaling/Relaying/Recording states are working on.
-    intent: Optional[Intent] = None
     # -- indexes over `intents` (kept by put_intent/load_intents) -------------
     #: The open intents (built, relayed), in the order of `intents`.
     _open: dict[str, Intent] = field(default_factory=dict, init=False, repr=False, compare=False)
     #: Bumped on every change of `intents`; keys `_paid`.
     _intents_version: int = field(default=0, init=False, repr=False, compare=False)
-    _paid: dict[str, tuple[int, dict[str, str]]] = field(default_factory=dict, init=False, repr=False,
+    _paid: dict[Purpose, tuple[int, dict[str, str]]] = field(default_factory=dict, init=False, repr=False,
                                                          compare=False)
 
     def shift_deadlines(self, seconds: float) -> None:
@@ -215,50 +116,17 @@ class Context:
 
     def busy_miners(self) -> set[str]:
         """Miners with an unrelayed build: a second build would pick the same inputs."""
-        return {i.miner for i in self._open.values() if i.status == BUILT}
+        return {i.miner for i in self._open.values() if i.status is Status.BUILT}
 
-    def paid_recipients(self, purpose: str) -> dict[str, str]:
+    def paid_recipients(self, purpose: Purpose) -> dict[str, str]:
         """`journal.paid_recipients(self.intents, purpose)`, computed again only after `intents`
         changed.  The dict is shared between calls: do not mutate it."""
+        purpose = Purpose(purpose)
         hit = self._paid.get(purpose)
         if hit is not None and hit[0] == self._intents_version:
             return hit[1]
         paid = paid_recipients(self.intents, purpose)
-        if purpose == "initial_funding" and self.adopted_funded:
+        if purpose is Purpose.INITIAL_FUNDING and self.adopted_funded:
             paid = {**self.adopted_funded, **paid}
         self._paid[purpose] = (self._intents_version, paid)
         return paid
-
-    @property
-    def batch(self) -> bool:
-        return self.purpose != "distribution"
-
-    def new_cycle(self, amount: int, purpose: str = "distribution") -> None:
-        """`amount`: what the balance check asks for (a batch: one recipient's outputs)."""
-        self.cycles += 1
-        self.purpose = purpose
-        self.amount = amount
-        self.destinations = []
-        self.excluded_miners = set()
-        self.excluded_recipients = set()
-        self.balances = {}
-        self.refreshed = set()
-        self.miner = None
-        self.recipient = None
-        self.recipient_address = None
-        self.attempt = 0
-        self.error = None
-        self.built = None
-        self.intent = None
-
-    def set_miner(self, miner: Optional[Miner]) -> None:
-        """A new sender starts a new attempt count (attempts are per miner and recipient)."""
-        self.miner = miner
-        self.attempt = 0
-        self.error = None
-
-    def set_recipient(self, recipient: Optional[Agent], address: Optional[str]) -> None:
-        self.recipient = recipient
-        self.recipient_address = address
-        self.attempt = 0
-        self.error = None

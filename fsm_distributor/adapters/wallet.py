@@ -1,56 +1,27 @@
-"""A small JSON-RPC client for monero-wallet-rpc (and monerod), on `requests`.
+"""A small JSON-RPC client for monero-wallet-rpc, on `requests`: the `Wallet` port.
 
-Every failure leaves this module as a `WalletError` with a `kind` (see
-`rpc_errors`), and every answer the agent relies on is checked here, so the
-actions above never see a `requests` exception or a malformed dict.
+Every failure leaves this module as a `core.errors.WalletError` with a
+`kind` (wallet-rpc's codes are classified in `rpc_errors`), and every answer
+the agent relies on is checked here, so the actions never see a `requests`
+exception or a malformed dict.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any, Callable, Generic, Optional, Sequence, TypeVar
 
 import requests
 from requests.auth import HTTPDigestAuth
 
-from fsm_distributor.rpc_errors import BadAnswer, RpcError, WalletUnavailable
+from fsm_distributor.adapters.rpc_errors import RpcError
+from fsm_distributor.core.errors import BadAnswer, TxUnknown, WalletUnavailable
+from fsm_distributor.core.intent import Destination
+from fsm_distributor.core.ports import Balance, Outgoing, Transfer, TransferInfo
 
 #: Seconds to wait for quick calls; transfers build and sign, so they get longer.
 DEFAULT_TIMEOUT = 10.0
 TRANSFER_TIMEOUT = 60.0
-
-
-@dataclass(frozen=True)
-class Balance:
-    """Atomic units; `unlocked` is what can be spent now."""
-
-    total: int
-    unlocked: int
-    blocks_to_unlock: int = 0
-
-
-@dataclass(frozen=True)
-class Transfer:
-    """What `transfer` returned for one transaction."""
-
-    tx_hash: str
-    fee: int
-    amount: int
-    tx_metadata: str = ""
-    #: The key images of the inputs it spends: the daemon tells whether another transaction spent them.
-    key_images: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """One transaction the wallet sent (or holds as pending), from `get_transfers`."""
-
-    tx_hash: str
-    destinations: tuple[tuple[str, int], ...]  # (address, atomic amount)
-    fee: int
-    height: int
-    type: str
 
 
 def _uint(answer: dict, key: str, method: str, default: Optional[int] = None) -> int:
@@ -58,6 +29,10 @@ def _uint(answer: dict, key: str, method: str, default: Optional[int] = None) ->
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise BadAnswer(method, f"expected a non-negative integer {key!r}, got {value!r}")
     return value
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def _hex64(answer: dict, key: str, method: str) -> str:
@@ -143,13 +118,13 @@ class WalletClient:
     def refresh(self) -> None:
         self.call("refresh", {}, timeout=TRANSFER_TIMEOUT)
 
-    def transfer(self, destinations: Sequence[tuple[str, int]], *, priority: int,
+    def transfer(self, destinations: Sequence[Destination], *, priority: int,
                  do_not_relay: bool = False) -> Transfer:
         """Send (or, with `do_not_relay`, only build) one transaction."""
-        if any(type(n) is not int for _, n in destinations):
+        if any(type(d.amount) is not int for d in destinations):
             raise TypeError("amounts must be int atomic units, never float")  # int(float) truncates
         params: dict[str, Any] = {
-            "destinations": [{"address": a, "amount": n} for a, n in destinations],
+            "destinations": [{"address": d.address, "amount": d.amount} for d in destinations],
             "priority": priority,
             "ring_size": 16,
             "get_tx_key": False,
@@ -175,11 +150,24 @@ class WalletClient:
         return _hex64(result, "tx_hash", "relay_tx")
 
     def get_transfer_by_txid(self, txid: str) -> dict:
+        """The wallet's raw answer (tools and tests read its fields); -8 stays an RpcError."""
         result = self.call("get_transfer_by_txid", {"txid": txid})
         transfer = result.get("transfer")
         if not isinstance(transfer, dict):
             raise BadAnswer("get_transfer_by_txid", f"no transfer object for {txid}")
         return transfer
+
+    def transfer_info(self, txid: str) -> TransferInfo:
+        """The wallet's view of one of its transactions; TxUnknown when it does not know it (-8)."""
+        try:
+            transfer = self.get_transfer_by_txid(txid)
+        except RpcError as exc:
+            if exc.code == -8:
+                raise TxUnknown("get_transfer_by_txid", f"{txid} is unknown to the wallet", code=-8) from exc
+            raise
+        kind = transfer.get("type")
+        return TransferInfo(kind if isinstance(kind, str) else "", _count(transfer.get("height")),
+                            _count(transfer.get("confirmations")))  # confirmations is absent while 0
 
 
     def get_transfers(self) -> list[Outgoing]:

@@ -14,7 +14,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .states import TRANSITIONS, State, Transition
+from fsm_distributor.states import TRANSITIONS, State, Transition
 
 #: (source, trigger, dest) with state names as they appear in logs.
 EdgeKey = tuple[str, str, str]

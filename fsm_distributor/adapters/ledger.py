@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Optional
 
-from fsm_distributor.shared_state import SharedDir, SharedStateError, WriteResult, salvage_array
+from fsm_distributor.adapters.shared_state import SharedDir, SharedIOError, SharedStateError, WriteResult, salvage_array
+from fsm_distributor.core.ports import LedgerWrite
 
 TRANSACTIONS = "transactions.json"
-
-
-@dataclass(frozen=True)
-class LedgerWrite:
-    """What a write found besides doing its job."""
-
-    #: Set when an unreadable file had to be set aside: what was wrong and where its bytes went.
-    note: Optional[str] = None
-    #: `update` only: tx_hashes of this distributor that the file no longer holds a record of.
-    missing: frozenset[str] = frozenset()
-
-    @property
-    def quarantined(self) -> bool:
-        return self.note is not None
 
 
 class TransactionLedger:
@@ -39,8 +25,8 @@ class TransactionLedger:
             path = self._shared.path_of(TRANSACTIONS)
             try:
                 data = salvage_array(path.read_bytes())
-            except OSError:
-                raise exc from None
+            except OSError as err:
+                raise SharedIOError(path, f"cannot be read: {err.strerror}") from err
         return [r for r in data if isinstance(r, dict)] if isinstance(data, list) else []
 
     def append(self, records: list[dict]) -> LedgerWrite:

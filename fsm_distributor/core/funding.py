@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from fsm_distributor.config import MAX_DESTINATIONS, Config
+from fsm_distributor.core.config import MAX_DESTINATIONS, Config
+from fsm_distributor.core.intent import Destination
 
 STATUS_FILE = "initial_funding_status.json"
 #: Monerosim's distributor gives up on a recipient after this many failed address look-ups.
@@ -38,11 +39,12 @@ def affordable(config: Config, unlocked: int) -> int:
     return max(0, min(recipients_per_transaction(config), budget // cost_per_recipient(config)))
 
 
-def destinations_for(config: Config, recipients: Sequence[tuple[str, str]]) -> list[tuple[str, str, int]]:
-    """(recipient id, address, amount) per output, each recipient's outputs side by side."""
-    out = [(rid, address, config.output_amount)
-           for rid, address in recipients for _ in range(config.outputs_per_recipient)]
-    assert len(out) <= MAX_DESTINATIONS, "a batch must fit one transaction"
+def destinations_for(config: Config, recipients: Sequence[tuple[str, str]]) -> tuple[Destination, ...]:
+    """One Destination per output, each recipient's outputs side by side."""
+    out = tuple(Destination(rid, address, config.output_amount)
+                for rid, address in recipients for _ in range(config.outputs_per_recipient))
+    if len(out) > MAX_DESTINATIONS:
+        raise ValueError(f"a batch of {len(out)} outputs does not fit one transaction ({MAX_DESTINATIONS} at most)")
     return out
 
 

@@ -13,16 +13,10 @@ advance together: no step is ever seen there.
 from __future__ import annotations
 
 import time
-from typing import Callable, Protocol
+from typing import Callable
 
 #: Steps up to this many seconds go unreported (an NTP slew stays far below it between two steps).
 JUMP_THRESHOLD = 5.0
-
-
-class Clock(Protocol):
-    def time(self) -> float: ...
-    def sleep(self, seconds: float) -> None: ...
-    def jumped(self) -> float: ...
 
 
 class SystemClock:

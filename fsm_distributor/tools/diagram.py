@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import states
-from .states import State, Transition
-from .trace import TraceStats, format_seconds, format_table, parse_lines
+from fsm_distributor import states
+from fsm_distributor.states import State, Transition
+from fsm_distributor.tools.trace import TraceStats, format_seconds, format_table, parse_lines
 
 TEXT_FORMATS = ("mermaid", "dot")
 IMAGE_FORMATS = ("svg", "png")

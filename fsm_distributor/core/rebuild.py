@@ -12,14 +12,16 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Optional
 
-from fsm_distributor.config import Config
-from fsm_distributor.journal import CONFIRMED, FAILED, RECORDED, RELAYED, Intent
+from fsm_distributor.core.config import Config
+from fsm_distributor.core.intent import Destination, Intent
+from fsm_distributor.core.names import Purpose, Status
+from fsm_distributor.core.ports import Outgoing
 
 #: A record's `status` -> the status of the intent it shows (a record exists: at least recorded).
-RECORD_STATUS = {"relayed": RECORDED, "recorded": RECORDED, CONFIRMED: CONFIRMED, FAILED: FAILED}
-INITIAL, CYCLE, SINGLE = "initial_funding", "funding_cycle", "distribution"
+RECORD_STATUS = {"relayed": Status.RECORDED, "recorded": Status.RECORDED, "confirmed": Status.CONFIRMED,
+                 "failed": Status.FAILED}
 
 
 @dataclass
@@ -63,12 +65,12 @@ def intents_from_records(records: Iterable[Mapping], agent_id: str, known: Itera
     intents = {}
     for tx_hash, group in groups.items():
         first = group[0]
-        destinations: list[tuple[str, str, int]] = []
+        destinations: list[Destination] = []
         for record in group:
             n, total = record["num_outputs"], record["amount_atomic"]
             per = total // n
-            destinations += [(record["recipient_id"], record["recipient_address"], per)] * (n - 1)
-            destinations.append((record["recipient_id"], record["recipient_address"], total - per * (n - 1)))
+            destinations += [Destination(record["recipient_id"], record["recipient_address"], per)] * (n - 1)
+            destinations.append(Destination(record["recipient_id"], record["recipient_address"], total - per * (n - 1)))
         at = float(first.get("timestamp") or 0.0)
         intents[tx_hash] = Intent(
             tx_hash=tx_hash, miner=first["sender_id"], miner_endpoint=endpoints.get(first["sender_id"], ("", 0)),
@@ -79,8 +81,15 @@ def intents_from_records(records: Iterable[Mapping], agent_id: str, known: Itera
             created_at=at, updated_at=at, relayed_at=at,
             height=first["height"] if _uint(first.get("height")) else 0,
             confirmations=first["confirmations"] if _uint(first.get("confirmations")) else 0,
-            purpose=str(first.get("purpose", SINGLE)), note="rebuilt from transactions.json")
+            purpose=_purpose(first.get("purpose")), note="rebuilt from transactions.json")
     return intents, problems
+
+
+def _purpose(value: Any) -> Purpose:
+    try:
+        return Purpose(value)
+    except ValueError:
+        return Purpose.DISTRIBUTION
 
 
 def _record_problem(record: Mapping) -> str:
@@ -121,7 +130,7 @@ class WalletView:
 
     miner: str
     endpoint: tuple[str, int]
-    transfers: tuple  # of wallet.Outgoing
+    transfers: tuple[Outgoing, ...]
 
 
 def intents_from_wallet(view: WalletView, addresses: Mapping[str, str], recorded: Iterable[str],
@@ -146,23 +155,24 @@ def intents_from_wallet(view: WalletView, addresses: Mapping[str, str], recorded
         if not tx.destinations or None in owners or view.miner in owners:
             foreign += 1
             continue
-        destinations = tuple((owner, address, amount) for owner, (address, amount) in zip(owners, tx.destinations))
+        destinations = tuple(Destination(owner, address, amount)
+                             for owner, (address, amount) in zip(owners, tx.destinations) if owner is not None)
         purpose = _shape(destinations, config, paid_initial)
         if purpose is None:
             foreign += 1
             continue
         intents[tx.tx_hash] = Intent(
             tx_hash=tx.tx_hash, miner=view.miner, miner_endpoint=view.endpoint, destinations=destinations,
-            fee=tx.fee, status=RELAYED, priority=config.priority, created_at=now, updated_at=now, relayed_at=now,
+            fee=tx.fee, status=Status.RELAYED, priority=config.priority, created_at=now, updated_at=now, relayed_at=now,
             purpose=purpose, note=f"rebuilt from miner {view.miner}'s wallet ({tx.type})")
     return intents, foreign
 
 
-def _shape(destinations: tuple[tuple[str, str, int], ...], config: Config, paid_initial: set[str]):
+def _shape(destinations: tuple[Destination, ...], config: Config, paid_initial: set[str]) -> Optional[Purpose]:
     """The funding purpose whose shape the outputs have, or None."""
-    per_recipient = Counter(r for r, _, _ in destinations)
+    per_recipient = Counter(d.recipient for d in destinations)
     batch = all(n == config.outputs_per_recipient for n in per_recipient.values()) and \
-        all(a == config.output_amount for _, _, a in destinations)
+        all(d.amount == config.output_amount for d in destinations)
     if not batch:
         return None
-    return CYCLE if set(per_recipient) <= paid_initial else INITIAL
+    return Purpose.FUNDING_CYCLE if set(per_recipient) <= paid_initial else Purpose.INITIAL_FUNDING

@@ -33,7 +33,8 @@ from typing import Iterable, Mapping, Optional, Sequence, Union
 
 import requests
 
-from fsm_distributor.wallet import Balance, WalletClient
+from fsm_distributor.core.ports import Balance
+from fsm_distributor.adapters.wallet import WalletClient
 
 log = logging.getLogger(__name__)
 
@@ -640,7 +641,7 @@ def raise_on_sigterm() -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from fsm_distributor.sandbox import DEFAULT_ATTRIBUTES, agent_command  # sandbox imports this module
+    from fsm_distributor.tools.sandbox import DEFAULT_ATTRIBUTES, agent_command  # sandbox imports this module
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     raise_on_sigterm()

@@ -34,6 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional
 
+from fsm_distributor.core.errors import StoreError
+from fsm_distributor.core.registry import json_kind
+
 __all__ = [
     "SharedDir",
     "WriteResult",
@@ -54,7 +57,7 @@ _MISSING = object()
 # ---------------------------------------------------------------- errors
 
 
-class SharedStateError(Exception):
+class SharedStateError(StoreError):
     """Base class; ``path`` is the file concerned, ``problem`` what is wrong."""
 
     def __init__(self, path: Path, problem: str):
@@ -342,7 +345,7 @@ class SharedDir:
                     problem = e.problem
                 else:
                     if expected_type is not None and not isinstance(current, expected_type):
-                        problem = f"holds a JSON {_json_kind(current)}, not the expected {_type_names(expected_type)}"
+                        problem = f"holds a JSON {json_kind(current)}, not the expected {_type_names(expected_type)}"
                     elif check is not None:
                         problem = check(current)
                     if problem:
@@ -460,14 +463,9 @@ class SharedDir:
             return dest
 
 
-_JSON_KINDS = {dict: "object", list: "array", str: "string", bool: "boolean",
-               int: "number", float: "number", type(None): "null"}
-
-
-def _json_kind(value: Any) -> str:
-    return _JSON_KINDS.get(type(value), type(value).__name__)
+_KIND_OF_TYPE = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
 
 
 def _type_names(t: type | tuple[type, ...]) -> str:
     types = t if isinstance(t, tuple) else (t,)
-    return " or ".join(_JSON_KINDS.get(x, x.__name__) for x in types)
+    return " or ".join(_KIND_OF_TYPE.get(x, x.__name__) for x in types)

@@ -1,0 +1,106 @@
+"""What one cycle carries: created when Idle starts a cycle, handed from state to state.
+
+A cycle is one attempt at one payment (or one funding batch).  Its data is
+not kept in the machine's memory, where a stale value could outlive the
+cycle, but travels with the triggers: each state's action receives exactly
+the object its state takes (`states.STATE_DATA`) and hands the next state
+the object that one takes.  So every field here is set when its object is
+made; nothing is optional, nothing is asserted.
+
+    Idle --wake/fund--> Cycle --> Sender --> Payer --> Payment --> Built
+                                                          \\--> FailedBuild --retry--> Payment
+
+Where a new state's data goes: if it lives for one cycle, into a new object
+here (or a field of the one it extends); if it lives across cycles, into
+`memory.Memory`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from fsm_distributor.core.errors import WalletError
+from fsm_distributor.core.intent import Destination
+from fsm_distributor.core.names import Purpose
+from fsm_distributor.core.ports import Balance, Transfer
+from fsm_distributor.core.registry import Miner
+
+
+@dataclass
+class Cycle:
+    """One cycle: what it is for, and what it has ruled out so far (mutable, for this cycle only)."""
+
+    number: int
+    purpose: Purpose
+    #: Unlocked atomic units a miner must hold to be asked: the payment and its fee reserve, or, for a
+    #: batch, one recipient's outputs and the batch's fee reserve.
+    need: int
+    #: The single payment's amount (drawn at the cycle's start); 0 for a batch, whose amounts are planned.
+    amount: int = 0
+    excluded_miners: set[str] = field(default_factory=set)
+    excluded_recipients: set[str] = field(default_factory=set)
+    #: Balances asked this cycle, by miner id (the balance strategy asks every candidate).
+    balances: dict[str, Balance] = field(default_factory=dict)
+    #: Miners whose wallets were refreshed this cycle.
+    refreshed: set[str] = field(default_factory=set)
+
+    @property
+    def batch(self) -> bool:
+        return self.purpose.batch
+
+
+@dataclass(frozen=True)
+class Sender:
+    """The miner chosen to pay this cycle, not yet checked."""
+
+    cycle: Cycle
+    miner: Miner
+
+
+@dataclass(frozen=True)
+class Payer:
+    """A miner whose unlocked balance covers the cycle's need."""
+
+    cycle: Cycle
+    miner: Miner
+    balance: Balance
+
+
+@dataclass(frozen=True)
+class Payment:
+    """What one transaction pays, and how many times it has been built for this miner."""
+
+    payer: Payer
+    destinations: tuple[Destination, ...]
+    attempt: int = 0
+    #: Whether another build is allowed after this attempt (decided when the attempt is made).
+    retries_left: bool = True
+
+    @property
+    def cycle(self) -> Cycle:
+        return self.payer.cycle
+
+    @property
+    def miner(self) -> Miner:
+        return self.payer.miner
+
+    def attempted(self, max_attempts: int) -> "Payment":
+        """The same payment, one attempt later."""
+        attempt = self.attempt + 1
+        return replace(self, attempt=attempt, retries_left=attempt < max_attempts)
+
+
+@dataclass(frozen=True)
+class Built:
+    """A signed, unrelayed transaction for a payment: nothing has left the wallet."""
+
+    payment: Payment
+    transfer: Transfer
+
+
+@dataclass(frozen=True)
+class FailedBuild:
+    """A build the wallet refused, and why."""
+
+    payment: Payment
+    error: WalletError

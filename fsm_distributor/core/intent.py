@@ -1,0 +1,129 @@
+"""An intent: one transaction this distributor builds, and how far it got.
+
+Monero's `transfer` is not idempotent, so a payment is split into phases and
+each phase's outcome is journaled before the next phase starts (see
+`names.LIFECYCLE` for which status may follow which):
+
+    built --relay--> relayed --record--> recorded --verify--> confirmed
+      \\                                                  \\--> failed
+       \\--(inputs spent / tx invalid)--> failed
+
+An intent is *open* while it is `built` or `relayed`: recovery finishes it
+by relaying its stored metadata (idempotent: same tx_hash, one pool entry)
+or by recording it (deduplicated by tx_hash).  `transfer` is never called
+for an intent that has a tx_hash.  The metadata is dropped once relayed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, NamedTuple, Optional
+
+from fsm_distributor.core.names import PAID, Purpose, Status, Verdict
+
+
+class Destination(NamedTuple):
+    """One output of a transaction: whom it pays, at which address, how many atomic units."""
+
+    recipient: str
+    address: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class Intent:
+    """One transaction: who pays whom how much, and how far it got."""
+
+    tx_hash: str
+    miner: str
+    miner_endpoint: tuple[str, int]
+    destinations: tuple[Destination, ...]
+    fee: int
+    status: Status = Status.BUILT
+    tx_metadata: str = ""
+    attempts: int = 1
+    priority: int = 0
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    height: int = 0
+    confirmations: int = 0
+    note: str = ""
+    purpose: Purpose = Purpose.DISTRIBUTION
+    #: Key images of the inputs: if another transaction spends one, this one can never confirm.
+    key_images: tuple[str, ...] = ()
+    #: The sending wallet's address when it was built (a different wallet later means: ask the daemon).
+    sender_address: str = ""
+    #: When it was relayed: the `timestamp` of its records (kept so that records can be written again).
+    relayed_at: float = 0.0
+    #: Why a failed intent failed; None otherwise.
+    verdict: Optional[Verdict] = None
+
+    def __post_init__(self) -> None:
+        # Callers may give the plain values (strings, triples) the journal holds: keep one shape.
+        object.__setattr__(self, "status", Status(self.status))
+        object.__setattr__(self, "purpose", Purpose(self.purpose))
+        object.__setattr__(self, "verdict", Verdict(self.verdict) if self.verdict else None)
+        object.__setattr__(self, "destinations", tuple(Destination(*d) for d in self.destinations))
+
+    @property
+    def amount(self) -> int:
+        return sum(d.amount for d in self.destinations)
+
+    @property
+    def recipients(self) -> list[str]:
+        """Recipient ids in output order, each once (a recipient may get several outputs)."""
+        return list(dict.fromkeys(d.recipient for d in self.destinations))
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["miner_endpoint"] = list(self.miner_endpoint)
+        data["destinations"] = [list(d) for d in self.destinations]
+        data["key_images"] = list(self.key_images)
+        data["verdict"] = self.verdict.value if self.verdict else ""
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any) -> "Intent":
+        """Checked parse: a malformed journal entry raises ValueError naming the field."""
+        try:
+            host, port = data["miner_endpoint"]
+            destinations = tuple(Destination(str(r), str(a), int(n)) for r, a, n in data["destinations"])
+            status, purpose = Status(data["status"]), Purpose(data.get("purpose", "distribution"))
+            verdict = Verdict(data["verdict"]) if data.get("verdict") else None
+            return cls(
+                tx_hash=str(data["tx_hash"]), miner=str(data["miner"]), miner_endpoint=(str(host), int(port)),
+                destinations=destinations, fee=int(data["fee"]), status=status,
+                tx_metadata=str(data.get("tx_metadata", "")), attempts=int(data.get("attempts", 1)),
+                priority=int(data.get("priority", 0)), created_at=float(data.get("created_at", 0.0)),
+                updated_at=float(data.get("updated_at", 0.0)), height=int(data.get("height", 0)),
+                confirmations=int(data.get("confirmations", 0)), note=str(data.get("note", "")),
+                purpose=purpose, key_images=tuple(str(k) for k in data.get("key_images", ())),
+                sender_address=str(data.get("sender_address", "")),
+                relayed_at=float(data.get("relayed_at", 0.0)), verdict=verdict)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"malformed journal entry {str(data)[:120]}: {exc!r}") from None
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What a journal load found: the intents, and how far the file can be trusted."""
+
+    intents: dict[str, Intent]
+    #: Recipients counted as funded without an intent of ours (adopted when the journal was rebuilt).
+    adopted_funded: dict[str, str] = field(default_factory=dict)
+    #: One line per entry that could not be read (the entry stays on disk).
+    problems: tuple[str, ...] = ()
+    #: False when there was no journal file at all.
+    found: bool = True
+    #: The name an unreadable or wrongly shaped journal was moved to (it is never overwritten).
+    set_aside: Optional[str] = None
+
+    @property
+    def damaged(self) -> bool:
+        return self.set_aside is not None or bool(self.problems)
+
+
+def paid_recipients(intents: dict[str, Intent], purpose: Purpose) -> dict[str, str]:
+    """recipient id -> tx_hash of the intent of `purpose` that paid it (the journal is the truth)."""
+    return {r: i.tx_hash for i in intents.values() if i.purpose == purpose and i.status in PAID
+            for r in i.recipients}
