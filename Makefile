@@ -13,8 +13,10 @@ test: setup
 	$(PYTHON) -m pytest -q
 
 # The main job: a local regtest network with the agent distributing real coins.
+# `make sandbox SCENARIO=FILE.yaml` runs a Monerosim scenario file instead of the default network.
+SCENARIO ?=
 sandbox: setup
-	$(PYTHON) -m fsm_distributor sandbox --miners 2 --users 8 --transactions 20
+	$(PYTHON) -m fsm_distributor sandbox $(if $(SCENARIO),--scenario $(SCENARIO),--miners 2 --users 8 --transactions 20)
 
 # Redraw diagrams/ from states.TRANSITIONS (svg needs Debian's graphviz) and README's copy;
 # tests/test_diagram.py and tests/test_readme.py fail until the committed files match.

@@ -1,7 +1,12 @@
-"""The scenario reader: both of Monerosim's forms, the seed design's example, bad files."""
+"""The scenario reader (both of Monerosim's forms, bad files) and how the sandbox maps a scenario onto regtest.
+
+No network is started here: tests/regtest/test_scenario_onchain.py runs scenarios on real wallets.
+"""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -9,6 +14,8 @@ import pytest
 
 from fsm_distributor.scenario import DISTRIBUTOR, MINER, RELAY, SCRIPT, WALLET, ScenarioError, load_scenario, \
     parse_scenario
+from fsm_distributor.sandbox import build_parser
+from fsm_distributor.sandbox_plan import PlanError, build_network, make_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_EXAMPLE = ROOT / "examples" / "scenarios" / "seed-design.yaml"
@@ -180,3 +187,92 @@ def test_unreadable_files(tmp_path):
     binary.write_bytes(b"\xff\xfe\x00agents")
     with pytest.raises(ScenarioError, match="expected UTF-8 text"):
         load_scenario(binary)
+
+
+# -- the plan: the scenario mapped onto regtest --------------------------------------------------
+
+def plan_for(*argv):
+    args = build_parser().parse_args(list(argv))
+    return args, make_plan(args)
+
+
+def test_the_distributor_entry_is_run_with_exactly_its_attributes_and_seed(tmp_path):
+    args, plan = plan_for("--scenario", str(SMALL_MAP), "--workdir", str(tmp_path / "w"))
+    assert plan.agent_id == "miner-distributor" and plan.seed == 4242
+    assert plan.attributes == {"md_n_recipients": "3", "md_out_per_tx": "3", "md_output_amount": "2.5",
+                               "transaction_priority": "1", "balance_check_interval": "2"}  # no sandbox defaults
+    assert plan.config.distribution_mode == "funding_cycle" and plan.payments == 0 and plan.sends == 0
+    net = build_network(args, plan)
+    assert sorted(plan.eligible(net)) == ["miner-001", "user-001", "user-002", "user-003", "user-004", "user-005"]
+    entries = {e["id"]: e for e in net.registry_entries()}
+    assert "can_receive_distributions" not in entries["user-006"]["attributes"]
+    assert entries["miner-001"]["attributes"] == {"hashrate": "60", "can_receive_distributions": "true",
+                                                  "is_miner": "true"}
+    assert entries["user-001"]["user_script"] == "agents.regular_user"
+    assert entries["relay-001"]["daemon"] and not entries["relay-001"]["wallet"]
+    assert entries["simulation-monitor"]["user_script"] == "agents.simulation_monitor"
+    assert entries["miner-distributor"]["attributes"] == plan.attributes
+    assert not net.stand_ins and [n.id for n in net.wallet_nodes] == [
+        "miner-001", "miner-002"] + [f"user-00{i}" for i in range(1, 7)]
+    assert any("time is compressed" in n and "wait_time 4200" in n for n in plan.notes)
+    assert any("not simulated: relay-001 (daemon-only relay)" in n for n in plan.notes)
+
+
+def test_above_max_wallets_users_are_subaddress_stand_ins(tmp_path):
+    args, plan = plan_for("--scenario", str(SMALL_MAP), "--max-wallets", "5", "--workdir", str(tmp_path / "w"))
+    net = build_network(args, plan)
+    assert [n.id for n in net.wallet_nodes] == ["miner-001", "miner-002", "shared-wallet-1"]
+    assert len(net.stand_ins) == 6 and {n.host for n in net.stand_ins} == {"shared-wallet-1"}
+    entries = {e["id"]: e for e in net.registry_entries()}
+    assert "shared-wallet-1" not in entries
+    stand_in = entries["user-001"]
+    assert stand_in["wallet"] is True and "wallet_address" in stand_in and "wallet_rpc_port" not in stand_in
+    assert net.wallet_of("user-001") == "shared-wallet-1" and net.wallet_of("miner-001") == "miner-001"
+    assert any("stand-ins" in n and "subaddresses of 1 shared wallet" in n for n in plan.notes)
+
+
+def test_coinbase_covers_the_funding(tmp_path):
+    users = "\n".join(f"  u{i}: {{wallet: w, can_receive_distributions: true}}" for i in range(300))
+    scenario = tmp_path / "big.yaml"
+    scenario.write_text("agents:\n  m: {daemon: monerod, wallet: w, hashrate: 1}\n"
+                        "  d: {script: agents.miner_distributor, md_output_amount: 5}\n" + users + "\n")
+    args, plan = plan_for("--scenario", str(scenario))
+    # 300 recipients x 2 outputs x 5 XMR = 3000 XMR; a block pays about 35 XMR
+    assert plan.network["coinbase_blocks"] * 35 >= 3000 * 1.5
+    assert plan.network["shared_wallets"] == 2
+
+
+def test_the_seed_example_plans_payments_in_real_time():
+    _, plan = plan_for("--scenario", str(SEED_EXAMPLE))
+    assert plan.attributes == SEED_DISTRIBUTOR and plan.agent_id == "user002" and plan.seed == 12345
+    assert plan.config.distribution_mode == "payments" and plan.payments == 2   # every 60 s, real time
+    assert {e["id"] for e in plan.network["extra_registry_entries"]} == {"blockcontroller", "script000", "script001"}
+    _, plan = plan_for("--scenario", str(SEED_EXAMPLE), "--transactions", "5", "--seed", "9",
+                       "--attribute", "transaction_frequency", "2")
+    assert plan.payments == 5 and plan.seed == 9 and plan.attributes["transaction_frequency"] == "2"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--scenario", str(SMALL_MAP), "--users", "3"], "do not go with --scenario"),
+    (["--scenario", str(SMALL_MAP), "--attribute", "md_out_per_tx", "16"],
+     "the distributor entry agents.miner-distributor: invalid attribute md_out_per_tx='16'"),
+    (["--attribute", "transaction_priority", "9"], "--attribute: invalid attribute transaction_priority='9'"),
+])
+def test_plan_errors(argv, message):
+    with pytest.raises(PlanError, match=message):
+        plan_for(*argv)
+
+
+def test_default_network_plan_is_todays():
+    _, plan = plan_for()
+    assert plan.sends == 20 and plan.seed == 12345 and plan.agent_id == "distributor"
+    assert [m[0] for m in plan.network["miners"]] == ["miner001", "miner002"] and plan.network["users"] == 8
+
+
+def test_the_agent_never_imports_the_tools():
+    code = ("import sys, fsm_distributor.cli, fsm_distributor.__main__, fsm_distributor.machine; "
+            "print(sorted(m for m in sys.modules if m in ('yaml',) or m.split('.')[-1] in "
+            "('scenario', 'sandbox', 'sandbox_plan', 'regtest', 'onchain', 'diagram', 'trace')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
