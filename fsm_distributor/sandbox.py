@@ -424,7 +424,6 @@ def run(args: argparse.Namespace, net: RegtestNetwork, plan: Plan) -> int:
                         "fund_everyone": round(funding_s, 3) if funding_s is not None else None}})
     path = Path(net.workdir) / SUMMARY_FILE
     path.write_text(json.dumps(document, indent=2) + "\n")
-    print(f"summary: {path}")
     print("VERDICT:", ("ok" if ok else "FAILED") + f" ({verdict})", flush=True)
     return 0 if ok else 1
 
@@ -460,8 +459,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     finally:
         if not workdir_given and status == 0 and not args.keep:
             shutil.rmtree(args.workdir, ignore_errors=True)
+            print(f"workdir removed (--keep or --workdir DIR keeps agent.log, {SUMMARY_FILE} and shared/)")
         else:
-            print(f"workdir kept: {args.workdir} (agent log: {Path(args.workdir) / 'agent.log'})")
+            print(f"workdir kept: {args.workdir} (agent log: {Path(args.workdir) / 'agent.log'}, summary: "
+                  f"{Path(args.workdir) / SUMMARY_FILE})")
     return status
 
 

@@ -161,12 +161,13 @@ def scenario_notes(sc, plan: Plan, shared: int, args: argparse.Namespace) -> lis
                                                " (Monerosim's default)")]
     if sc.not_simulated:
         notes.append("not simulated: " + ", ".join(f"{a.id} ({a.why_not_simulated})" for a in sc.not_simulated))
-    timed = [(a.id, k, v) for a in sc.agents for k, v in a.timing]
-    if timed:
-        waits = ", ".join(f"{aid}.{k} {v}" for aid, k, v in timed if k == "wait_time")
-        notes.append(f"time is compressed: {len(timed)} start/wait time(s) are not waited for"
-                     + (f" ({waits})" if waits else "") + ": every agent is up and the miners' coinbase is "
-                     "unlocked before the distributor starts; its own intervals run in real time")
+    wait = dict(dist.timing).get("wait_time")
+    others = sum(1 for a in sc.agents if a is not dist for _ in a.timing)
+    notes.append("time is compressed: the distributor starts as soon as every agent is up and the miners' "
+                 "coinbase is unlocked, not at its wait_time (" + (f"{wait} in this file" if wait else
+                                                                  "Monerosim's default 14400 s")
+                 + ")" + (f", and {others} start time(s) of other agents are not waited for" if others else "")
+                 + "; its own intervals run in real time")
     if shared:
         notes.append(f"stand-ins: {len(sc.wallets)} wallet agents are more than --max-wallets {args.max_wallets} "
                      f"allows, so they are subaddresses of {shared} shared wallet(s), written into the registry "

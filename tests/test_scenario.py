@@ -214,7 +214,7 @@ def test_the_distributor_entry_is_run_with_exactly_its_attributes_and_seed(tmp_p
     assert entries["miner-distributor"]["attributes"] == plan.attributes
     assert not net.stand_ins and [n.id for n in net.wallet_nodes] == [
         "miner-001", "miner-002"] + [f"user-00{i}" for i in range(1, 7)]
-    assert any("time is compressed" in n and "wait_time 4200" in n for n in plan.notes)
+    assert any("time is compressed" in n and "(4200 in this file), and 9 start time(s)" in n for n in plan.notes)
     assert any("not simulated: relay-001 (daemon-only relay)" in n for n in plan.notes)
 
 
@@ -246,6 +246,7 @@ def test_the_seed_example_plans_payments_in_real_time():
     _, plan = plan_for("--scenario", str(SEED_EXAMPLE))
     assert plan.attributes == SEED_DISTRIBUTOR and plan.agent_id == "user002" and plan.seed == 12345
     assert plan.config.distribution_mode == "payments" and plan.payments == 2   # every 60 s, real time
+    assert any("time is compressed" in n and "Monerosim's default 14400 s" in n for n in plan.notes)
     assert {e["id"] for e in plan.network["extra_registry_entries"]} == {"blockcontroller", "script000", "script001"}
     _, plan = plan_for("--scenario", str(SEED_EXAMPLE), "--transactions", "5", "--seed", "9",
                        "--attribute", "transaction_frequency", "2")
