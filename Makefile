@@ -13,8 +13,10 @@ test: setup
 	$(PYTHON) -m pytest -q
 
 # The main job: a local regtest network with the agent distributing real coins.
+# `make sandbox SCENARIO=FILE.yaml` runs a Monerosim scenario file instead of the default network.
+SCENARIO ?=
 sandbox: setup
-	$(PYTHON) -m fsm_distributor sandbox --miners 2 --users 8 --transactions 20
+	$(PYTHON) -m fsm_distributor sandbox $(if $(SCENARIO),--scenario $(SCENARIO),--miners 2 --users 8 --transactions 20)
 
 # Redraw diagrams/ from states.TRANSITIONS (svg needs Debian's graphviz) and README's copy;
 # tests/test_diagram.py and tests/test_readme.py fail until the committed files match.
@@ -27,8 +29,8 @@ diagrams:
 	done
 
 # Benchmarks (bench/): cycle overhead, throughput against the wallet (regtest), discovery at
-# 1k/10k/100k agents, start-up and memory, recording cost; rewrites docs/benchmarks.md.
-# About 5 minutes on 2 cores; `python3 -m bench --only N` runs one part.
+# 1k/10k/100k agents, start-up and memory, recording cost, funding 1,000 recipients (regtest);
+# rewrites docs/benchmarks.md. About 12 minutes on 2 cores; `python3 -m bench --only N` runs one part.
 .PHONY: bench
 bench: setup
 	$(PYTHON) -m bench

@@ -22,12 +22,13 @@ PARTS = {
     "3": "b3_discovery",
     "4": "b4_startup",
     "5": "b5_recording",
+    "6": "b6_scale",
 }
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python3 -m bench", description=__doc__.splitlines()[0])
-    p.add_argument("--only", help="comma-separated part numbers (1-5)")
+    p.add_argument("--only", help="comma-separated part numbers (1-6)")
     p.add_argument("--quick", action="store_true", help="smaller sizes and fewer repetitions")
     p.add_argument("--report-only", action="store_true")
     args = p.parse_args(argv)

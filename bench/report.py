@@ -9,10 +9,10 @@ import json
 
 from bench.common import REAL_TRANSFER_S, RESULTS_DIR, XMR, fmt_s, load_result
 
-PARTS = ("b1_cycle", "b2_throughput", "b3_discovery", "b4_startup", "b5_recording")
+PARTS = ("b1_cycle", "b2_throughput", "b3_discovery", "b4_startup", "b5_recording", "b6_scale")
 TITLES = {"b1_cycle": "1. Overhead per full cycle", "b2_throughput": "2. Throughput against the wallet's limit",
           "b3_discovery": "3. Scale of discovery", "b4_startup": "4. Start-up and memory",
-          "b5_recording": "5. Recording cost"}
+          "b5_recording": "5. Recording cost", "b6_scale": "6. Funding at scale"}
 
 
 #: Results of the last run before R3-R6 were made (kept for the before/after comparison).
@@ -514,8 +514,30 @@ def detail_5(r: dict) -> str:
         f"{fmt_s(big['journal_put']['median'])}.\n"])
 
 
+def detail_6(r: dict) -> str:
+    raws = [p["per_minute"] for p in r["phases"] if p["kind"] == "raw"]
+    spread = max(raws) / min(raws)
+    rows = [[p["kind"], p["transactions"], f"{p['recipients']:,}", fmt_s(p["elapsed"]), f"{p['per_minute']:.0f}",
+             f"{p['fee_total'] / XMR:.6f}", " → ".join(f"{x:.1f}" for x in p.get("load", []))] for p in r["phases"]]
+    return "\n".join([
+        "### 6. Funding at scale\n",
+        f"{r['recipients']:,} recipients, subaddress stand-ins of {r['shared_wallets']} shared wallets (the sandbox's "
+        f"layout above `--max-wallets`), funded from 2 miners (60/40) with Monerosim's batch rules "
+        f"({r['recipients_per_transaction']} recipients x 2 outputs per transaction); the network "
+        f"({r['network']['wallet_rpcs']} wallet-rpcs, height {r['network']['height']}) started in "
+        f"{fmt_s(r['network']['start_s'])}. Phases ran raw, agent, raw; the ratio is the agent's rate over the "
+        f"mean of the two raw rates (`bench/b6_scale.py`). The two raw phases differ by {spread:.2f}x in this run: "
+        "other work on the machine moves every phase (see the load averages), so read the ratio against that "
+        "spread.\n",
+        _table(["phase", "transactions", "recipients", "time", "recipients/min", "fees XMR",
+                "load average (start → end)"], rows),
+        f"\nOn chain after one more block: {r['chain']['mined']} of {r['chain']['checked']} agent transactions "
+        f"mined, {r['chain']['funded_once_by_the_agent']:,} of {r['recipients']:,} recipients funded exactly once "
+        "by the agent (2 outputs each, counted by subaddress).\n"])
+
+
 DETAILS = {"b1_cycle": detail_1, "b2_throughput": detail_2, "b3_discovery": detail_3, "b4_startup": detail_4,
-           "b5_recording": detail_5}
+           "b5_recording": detail_5, "b6_scale": detail_6}
 
 
 class _Items(list):

@@ -15,7 +15,7 @@ def _stopped_while_starting(_signum, _frame):
     os._exit(0)
 
 
-for _signum in (signal.SIGTERM, signal.SIGINT):
+for _signum in (signal.SIGINT, signal.SIGTERM):  # SIGINT first: see early_signals.SIGNALS
     signal.signal(_signum, _stopped_while_starting)
 
 if not __package__:

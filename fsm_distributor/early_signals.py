@@ -19,7 +19,9 @@ from typing import Optional, Sequence
 
 #: The modules whose `python3 -m` start is the agent.
 AGENT_MODULES = frozenset({"fsm_distributor", "fsm_distributor.__main__", "fsm_distributor.cli"})
-SIGNALS = (signal.SIGTERM, signal.SIGINT)
+#: SIGINT first: Python already catches it (KeyboardInterrupt), so until ours replaces that handler a
+#: SIGINT would become a traceback; once SIGTERM (which nothing else catches) is ours, so is SIGINT.
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def _exit_now(_signum, _frame) -> None:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fsm_distributor import address as addr
+from fsm_distributor.core import address as addr
 from fsm_distributor.core.address import (
     ALPHABET,
     NETWORK_TAGS,

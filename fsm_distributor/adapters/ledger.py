@@ -21,7 +21,7 @@ class TransactionLedger:
         """Every record now in the file (any distributor's); what is readable of a damaged file."""
         try:
             data = self._shared.read_json(TRANSACTIONS, default=[])
-        except SharedStateError as exc:
+        except SharedStateError:
             path = self._shared.path_of(TRANSACTIONS)
             try:
                 data = salvage_array(path.read_bytes())

@@ -6,6 +6,10 @@ run against real wallets without Shadow.  The shared dir deliberately mixes
 agents whose address is published (registry entry and/or info file) with
 agents that publish nothing, so the agent must also ask their wallets.
 
+At scale (`shared_wallets`), users are stand-ins: each is a subaddress of one
+of a few shared wallets, published in the registry as its wallet_address,
+instead of a wallet-rpc of its own (about 3 CPU-seconds and 30 MB each).
+
 Every process is started in its own session (Ctrl-C reaches only us) and
 stopped by its PID: SIGTERM, wait, SIGKILL.
 """
@@ -33,8 +37,9 @@ from typing import Iterable, Mapping, Optional, Sequence, Union
 
 import requests
 
-from fsm_distributor.core.ports import Balance
 from fsm_distributor.adapters.wallet import WalletClient
+from fsm_distributor.core.ports import Balance
+from fsm_distributor.tools.processes import stop_processes
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +48,13 @@ INSTALL_HINT = "apt-get update && apt-get install -y monero"
 COINBASE_UNLOCK_BLOCKS = 60   # a coinbase output unlocks 60 blocks after its block
 MIN_SPENDABLE_HEIGHT = 80     # ring-16 decoys need ~76 blocks of unlocked outputs
 READY_TIMEOUT = 120.0         # seconds for a server to answer after start
-STOP_TIMEOUT = 15.0           # seconds between SIGTERM and SIGKILL
 PORT_ATTEMPTS = 5             # fresh ports to try when a bind fails
 
 UserSpec = Union[str, tuple[str, Mapping[str, str]]]
+#: (id, weight) or (id, weight, registry attributes that replace the generated ones)
+MinerSpec = Union[tuple[str, int], tuple[str, int, Mapping[str, str]]]
+#: create_address makes at most this many subaddresses per call (wallet-rpc 0.18)
+SUBADDRESSES_PER_CALL = 64
 
 
 class RegtestError(RuntimeError):
@@ -58,7 +66,7 @@ class Node:
     """One miner or user: its wallet-rpc process and what it publishes."""
 
     id: str
-    role: str                       # "miner" or "user"
+    role: str                       # "miner", "user" or "shared" (a wallet that holds stand-ins)
     weight: int = 0                 # miners only: share of the hashrate
     attributes: dict = field(default_factory=dict)
     publish: frozenset = frozenset()  # subset of {"registry", "info"}
@@ -66,6 +74,10 @@ class Node:
     fixed_port: bool = False        # after the first start the port is kept
     process: Optional[subprocess.Popen] = None
     address: str = ""
+    script: Optional[str] = None    # registry user_script (default by role)
+    #: a stand-in: the shared wallet that holds it, and its subaddress index there
+    host: Optional[str] = None
+    subaddress_index: int = 0
 
 
 def default_weights(n: int) -> list[int]:
@@ -138,24 +150,6 @@ def port_owned_by(pid: int, port: int) -> bool:
     return False
 
 
-def stop_processes(procs: Sequence[subprocess.Popen], timeout: float = STOP_TIMEOUT) -> None:
-    """SIGTERM every live process by PID, wait up to `timeout`, SIGKILL the rest."""
-    live = [p for p in procs if p.poll() is None]
-    for p in live:
-        try:
-            p.send_signal(signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + timeout
-    for p in live:
-        try:
-            p.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            log.warning("pid %d ignored SIGTERM; sending SIGKILL", p.pid)
-            p.kill()
-            p.wait(10)
-
-
 def write_json_locked(path: Path, data) -> None:
     """Write as Monerosim's writers do: flock `<name>.lock`, write `.tmp`, rename."""
     lock = path.with_suffix(".lock")
@@ -187,16 +181,25 @@ class RegtestNetwork:
     their coins stay locked (a "locked coins" scenario until `mine(60)`).
     `publish` maps an agent id to the subset of {"registry", "info"} where its
     address appears; by default every third agent publishes nothing.
+    `shared_wallets` > 0 makes every user a stand-in: a subaddress of one of that
+    many shared wallets (round robin), always published in the registry.
+    `scripts` gives agents their registry user_script; `extra_registry_entries`
+    are written as they are (agents the network does not run: relays, scripts).
+    Users get is_miner false and can_receive_distributions true unless their
+    spec says otherwise; with `user_defaults=False` their attributes are exactly
+    the spec's (a scenario's, where Monerosim omits a false flag).
     """
 
     def __init__(self, workdir: Optional[Union[str, Path]] = None,
-                 miners: Sequence[tuple[str, int]] = (("miner001", 60), ("miner002", 40)),
+                 miners: Sequence[MinerSpec] = (("miner001", 60), ("miner002", 40)),
                  users: Union[int, Sequence[UserSpec]] = 8, *, unlock: bool = True,
                  coinbase_blocks: int = 100, miners_receive: bool = True,
                  distributor_id: str = "distributor",
                  distributor_attributes: Optional[Mapping[str, str]] = None,
                  publish: Optional[Mapping[str, Iterable[str]]] = None,
                  daemon_port: Optional[int] = None, keep_workdir: Optional[bool] = None,
+                 shared_wallets: int = 0, user_defaults: bool = True, scripts: Optional[Mapping[str, str]] = None,
+                 extra_registry_entries: Sequence[Mapping] = (),
                  monerod: str = "monerod", wallet_rpc: str = "monero-wallet-rpc"):
         # a workdir we made up is removed on stop unless asked to keep it
         self.keep_workdir = workdir is not None if keep_workdir is None else keep_workdir
@@ -209,19 +212,29 @@ class RegtestNetwork:
         self.daemon_port = daemon_port or 0
         self._fixed_daemon_port = daemon_port is not None
         self._binaries = (monerod, wallet_rpc)
+        self.extra_registry_entries = [dict(e) for e in extra_registry_entries]
         self.nodes: dict[str, Node] = {}
-        for i, (mid, weight) in enumerate(miners):
-            attrs = {"is_miner": "true", "hashrate": str(weight),
-                     "can_receive_distributions": "true" if miners_receive else "false"}
+        for i, (mid, weight, *given) in enumerate(miners):
+            attrs = dict(given[0]) if given else {
+                "is_miner": "true", "hashrate": str(weight),
+                "can_receive_distributions": "true" if miners_receive else "false"}
             # shifted by one so that with two miners one of them publishes nothing
             self._add(Node(mid, "miner", int(weight), attrs, _default_publish(i + 1)))
         user_specs = [f"user{i:03d}" for i in range(1, users + 1)] if isinstance(users, int) else users
+        holders = [f"shared-wallet-{k + 1}" for k in range(shared_wallets)]
         for i, spec in enumerate(user_specs):
             uid, extra = (spec, {}) if isinstance(spec, str) else spec
-            attrs = {"is_miner": "false", "can_receive_distributions": "true", **dict(extra)}
-            self._add(Node(uid, "user", 0, attrs, _default_publish(i)))
+            defaults = {"is_miner": "false", "can_receive_distributions": "true"} if user_defaults else {}
+            attrs = {**defaults, **dict(extra)}
+            host = holders[i % len(holders)] if holders else None
+            self._add(Node(uid, "user", 0, attrs, frozenset({"registry"}) if host else _default_publish(i),
+                           host=host))
+        for holder in holders:
+            self._add(Node(holder, "shared", 0, {}, frozenset()))
         for aid, where in (publish or {}).items():
             self.nodes[aid].publish = frozenset(where)
+        for aid, script in (scripts or {}).items():
+            self.nodes[aid].script = script
         self.daemon_process: Optional[subprocess.Popen] = None
         self.pids: list[int] = []          # every process ever started, for checks
         self._clients: dict[str, WalletClient] = {}
@@ -242,7 +255,21 @@ class RegtestNetwork:
 
     @property
     def users(self) -> list[Node]:
+        """Every user, stand-ins included."""
         return [n for n in self.nodes.values() if n.role == "user"]
+
+    @property
+    def wallet_nodes(self) -> list[Node]:
+        """The nodes that run a wallet-rpc of their own (not the stand-ins)."""
+        return [n for n in self.nodes.values() if n.host is None]
+
+    @property
+    def stand_ins(self) -> list[Node]:
+        return [n for n in self.nodes.values() if n.host is not None]
+
+    def wallet_of(self, agent_id: str) -> str:
+        """The id of the wallet that holds `agent_id`'s address (its own, or its shared wallet)."""
+        return self.nodes[agent_id].host or agent_id
 
     @property
     def daemon(self) -> WalletClient:
@@ -251,6 +278,8 @@ class RegtestNetwork:
         return self._daemon_client
 
     def wallet(self, agent_id: str) -> WalletClient:
+        """The wallet-rpc of `agent_id`; for a stand-in, its shared wallet's (which holds others too)."""
+        agent_id = self.wallet_of(agent_id)
         client = self._clients.get(agent_id)
         if client is None:
             node = self.nodes[agent_id]
@@ -287,9 +316,10 @@ class RegtestNetwork:
         self._started = True
         try:
             self._start_daemon(monerod)
-            self._start_wallets(wallet_rpc, list(self.nodes.values()))
+            self._start_wallets(wallet_rpc, self.wallet_nodes)
             self._create_wallets()
-            log.info("daemon and %d wallets up in %.1fs", len(self.nodes), time.monotonic() - t0)
+            self._create_stand_ins()
+            log.info("daemon and %d wallets up in %.1fs", len(self.wallet_nodes), time.monotonic() - t0)
             self._fund_miners()
             self.write_shared_files()
             self._write_network_file()
@@ -437,9 +467,21 @@ class RegtestNetwork:
             finally:
                 client.close()
         # creation costs 1-3 s of CPU each; a few in flight keep both cores busy
+        nodes = self.wallet_nodes
         with ThreadPoolExecutor(max_workers=4) as pool:
-            for node, address in zip(self.nodes.values(), pool.map(create, self.nodes.values())):
+            for node, address in zip(nodes, pool.map(create, nodes)):
                 node.address = address
+
+    def _create_stand_ins(self) -> None:
+        """One subaddress of its shared wallet per stand-in (account 0, in order)."""
+        for holder in [n for n in self.nodes.values() if n.role == "shared"]:
+            hosted = [n for n in self.stand_ins if n.host == holder.id]
+            for start in range(0, len(hosted), SUBADDRESSES_PER_CALL):
+                chunk = hosted[start:start + SUBADDRESSES_PER_CALL]
+                answer = self.wallet(holder.id).call("create_address", {"account_index": 0, "count": len(chunk)},
+                                                     timeout=120)
+                for node, address, index in zip(chunk, answer["addresses"], answer["address_indices"]):
+                    node.address, node.subaddress_index = address, int(index)
 
     # -- wallets: faults ----------------------------------------------------------
 
@@ -456,6 +498,8 @@ class RegtestNetwork:
         """Bring a stopped wallet-rpc back on the same port; `open_wallet=False`
         leaves it without a wallet (calls then fail with -13)."""
         node = self.nodes[agent_id]
+        if node.host is not None:
+            raise RegtestError(f"{agent_id} is a subaddress of {node.host}, it has no wallet-rpc of its own")
         if node.process is not None and node.process.poll() is None:
             raise RegtestError(f"{agent_id}'s wallet-rpc is still running (pid {node.process.pid})")
         self._start_wallets(find_binary(self._binaries[1]), [node])
@@ -473,8 +517,9 @@ class RegtestNetwork:
             j = i
             while j < len(order) and order[j] == order[i] and j - i < 50:
                 j += 1
+            # monerod cannot mine to a subaddress: a stand-in's blocks go to its shared wallet
             self.daemon.call("generateblocks", {"amount_of_blocks": j - i,
-                                                "wallet_address": self.nodes[order[i]].address},
+                                                "wallet_address": self.nodes[self.wallet_of(order[i])].address},
                              timeout=30 + 1.0 * (j - i))
             i = j
         return self.height()
@@ -502,12 +547,14 @@ class RegtestNetwork:
                     raise RegtestError(f"{node.id} has no unlocked coins at height {self.height()}")
 
     def refresh(self, agent_ids: Optional[Iterable[str]] = None) -> None:
-        """Make wallets scan new blocks now (their own refresh runs every ~20 s)."""
-        for aid in agent_ids if agent_ids is not None else self.nodes:
+        """Make wallets scan new blocks now (their own refresh runs every ~20 s); a shared wallet once."""
+        ids = agent_ids if agent_ids is not None else self.nodes
+        for aid in dict.fromkeys(self.wallet_of(a) for a in ids):
             self.wallet(aid).refresh()
 
     def balances(self) -> dict[str, Balance]:
-        return {aid: self.wallet(aid).get_balance() for aid in self.nodes}
+        """Per wallet-rpc (a shared wallet's balance is all its stand-ins' together)."""
+        return {n.id: self.wallet(n.id).get_balance() for n in self.wallet_nodes}
 
     def sweep(self, agent_id: str, to_agent: Optional[str] = None) -> list[str]:
         """Spend all of `agent_id`'s unlocked outputs (to itself by default).
@@ -536,17 +583,20 @@ class RegtestNetwork:
     def registry_entries(self) -> list[dict]:
         entries = []
         for node in self.nodes.values():
-            entry = {"id": node.id, "ip_addr": HOST, "daemon": True, "wallet": True,
-                     "user_script": "agents.autonomous_miner" if node.role == "miner" else "agents.regular_user",
-                     "attributes": dict(node.attributes),
-                     "wallet_rpc_port": node.port, "daemon_rpc_port": self.daemon_port}
+            if node.role == "shared":
+                continue  # not an agent of the scenario
+            script = node.script or ("agents.autonomous_miner" if node.role == "miner" else "agents.regular_user")
+            entry = {"id": node.id, "ip_addr": HOST, "daemon": node.host is None, "wallet": True,
+                     "user_script": script, "attributes": dict(node.attributes)}
+            if node.host is None:  # a stand-in has neither a wallet-rpc nor a daemon to reach
+                entry.update(wallet_rpc_port=node.port, daemon_rpc_port=self.daemon_port)
             if "registry" in node.publish:
                 entry["wallet_address"] = node.address
             entries.append(entry)
         entries.append({"id": self.distributor_id, "ip_addr": HOST, "daemon": False, "wallet": False,
                         "user_script": "fsm_distributor",
                         "attributes": {k: str(v) for k, v in sorted(self.distributor_attributes.items())}})
-        return entries
+        return entries + [dict(e) for e in self.extra_registry_entries]
 
     def write_shared_files(self) -> None:
         """agent_registry.json, miners.json and the published info files."""
@@ -572,7 +622,9 @@ class RegtestNetwork:
         info = {"shared_dir": str(self.shared_dir), "daemon_rpc_port": self.daemon_port,
                 "daemon_pid": self.daemon_process.pid if self.daemon_process else None,
                 "wallets": {n.id: {"port": n.port, "pid": n.process.pid if n.process else None,
-                                   "role": n.role, "address": n.address} for n in self.nodes.values()}}
+                                   "role": n.role, "address": n.address} for n in self.wallet_nodes},
+                "stand_ins": {n.id: {"wallet": n.host, "subaddress_index": n.subaddress_index,
+                                     "address": n.address} for n in self.stand_ins}}
         (self.workdir / "network.json").write_text(json.dumps(info, indent=2) + "\n")
 
 
@@ -609,24 +661,34 @@ def add_network_arguments(p: argparse.ArgumentParser) -> None:
                    help="blocks mined to the miners before the unlock window (default 100)")
 
 
-def network_from_args(args: argparse.Namespace, **kwargs) -> RegtestNetwork:
+def network_kwargs(args: argparse.Namespace) -> dict:
+    """miners, users and coinbase_blocks for RegtestNetwork from --miners/--users/--weights/--coinbase-blocks."""
     if args.miners < 1 or args.users < 0:
         raise SystemExit("need --miners >= 1 and --users >= 0")
     weights = [int(w) for w in args.weights.split(",")] if args.weights else default_weights(args.miners)
     if len(weights) != args.miners:
         raise SystemExit(f"--weights has {len(weights)} values for {args.miners} miners")
     miners = [(f"miner{i + 1:03d}", w) for i, w in enumerate(weights)]
-    return RegtestNetwork(args.workdir, miners=miners, users=args.users,
-                          coinbase_blocks=args.coinbase_blocks, **kwargs)
+    return dict(miners=miners, users=args.users, coinbase_blocks=args.coinbase_blocks)
+
+
+def network_from_args(args: argparse.Namespace, **kwargs) -> RegtestNetwork:
+    return RegtestNetwork(args.workdir, **network_kwargs(args), **kwargs)
 
 
 def describe(net: RegtestNetwork) -> str:
+    width = max([12] + [len(n.id) for n in net.wallet_nodes])
     lines = [f"shared dir : {net.shared_dir}", f"workdir    : {net.workdir}",
              f"monerod    : {HOST}:{net.daemon_port} (pid {net.daemon_process.pid}), height {net.height()}",
-             f"{'agent':<12} {'role':<6} {'weight':>6} {'wallet port':>11} {'pid':>8}  published"]
-    for n in net.nodes.values():
-        lines.append(f"{n.id:<12} {n.role:<6} {n.weight or '':>6} {n.port:>11} {n.process.pid:>8}  "
-                     f"{','.join(sorted(n.publish)) or '-'}")
+             f"{'agent':<{width}} {'role':<6} {'weight':>6} {'wallet port':>11} {'pid':>8}  published"]
+    for n in net.wallet_nodes:
+        held = sum(1 for s in net.stand_ins if s.host == n.id)
+        lines.append(f"{n.id:<{width}} {n.role:<6} {n.weight or '':>6} {n.port:>11} {n.process.pid:>8}  "
+                     + (f"holds {held} stand-ins" if n.role == "shared" else ",".join(sorted(n.publish)) or "-"))
+    if net.stand_ins:
+        first, last = net.stand_ins[0], net.stand_ins[-1]
+        lines.append(f"{len(net.stand_ins)} users ({first.id} .. {last.id}) are stand-ins: subaddresses of the "
+                     f"shared wallets, in the registry as their wallet_address, without a wallet-rpc of their own")
     return "\n".join(lines)
 
 
@@ -641,7 +703,7 @@ def raise_on_sigterm() -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from fsm_distributor.tools.sandbox import DEFAULT_ATTRIBUTES, agent_command  # sandbox imports this module
+    from fsm_distributor.tools.agent_run import DEFAULT_ATTRIBUTES, agent_command
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     raise_on_sigterm()

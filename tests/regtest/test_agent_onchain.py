@@ -12,8 +12,8 @@ import pytest
 
 from fsm_distributor.core.amounts import parse_xmr
 
-from fsm_distributor.tools.sandbox import (DEFAULT_ATTRIBUTES, AgentProcess, Progress, agent_command, agent_env,
-                                     find_problems, is_distribution, read_records, record_atomic, verify_records)
+from fsm_distributor.tools.onchain import find_problems, is_distribution, record_atomic, verify_records
+from fsm_distributor.tools.sandbox import DEFAULT_ATTRIBUTES, AgentProcess, Progress, agent_command, agent_env, read_records
 
 from .conftest import MINERS
 
