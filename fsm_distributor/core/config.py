@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal, InvalidOperation
-from typing import Callable, Iterable, Mapping, Optional, Sequence
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 from fsm_distributor.core.amounts import MAX_ATOMIC, AmountError, format_xmr, parse_xmr
 
@@ -95,11 +95,15 @@ def parse_duration(text: str) -> float:
 MAX_DURATION = 10**9
 
 
-def _duration(name: str, *, minimum: float = 0.0, allow_zero: bool = True) -> Callable[[str], float]:
+#: A parser turns an attribute's raw string into its typed value, or raises ConfigError naming it.
+Parser = Callable[[str, str], Any]
+
+
+def _duration(*, allow_zero: bool = True) -> Parser:
     accepted = "a duration in seconds (a number, or with unit s/m/h/d, e.g. '60', '30m', '2h')" + (
         "" if allow_zero else ", greater than 0") + f", at most {MAX_DURATION} s"
 
-    def parse(raw: str) -> float:
+    def parse(name: str, raw: str) -> float:
         text = str(raw).strip()
         if text.startswith("-"):
             raise ConfigError(name, raw, accepted, "negative")
@@ -107,14 +111,14 @@ def _duration(name: str, *, minimum: float = 0.0, allow_zero: bool = True) -> Ca
             seconds = parse_duration(text)
         except ValueError:
             raise ConfigError(name, raw, accepted) from None
-        if seconds < minimum or (not allow_zero and seconds == 0) or seconds > MAX_DURATION:
+        if (not allow_zero and seconds == 0) or seconds > MAX_DURATION:
             raise ConfigError(name, raw, accepted)
         return seconds
     return parse
 
 
-def _choice(name: str, options: tuple[str, ...]) -> Callable[[str], str]:
-    def parse(raw: str) -> str:
+def _choice(options: tuple[str, ...]) -> Parser:
+    def parse(name: str, raw: str) -> str:
         value = str(raw).strip().lower()
         if value not in options:
             raise ConfigError(name, raw, " | ".join(options))
@@ -122,15 +126,16 @@ def _choice(name: str, options: tuple[str, ...]) -> Callable[[str], str]:
     return parse
 
 
-def _int_range(name: str, low: int, high: Optional[int], accepted: str) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
+def _int_range(low: int, high: int, accepted: str = "") -> Parser:
+    accepted = accepted or f"an integer {low}-{high}"
+
+    def parse(name: str, raw: str) -> int:
         text = str(raw).strip()
         # Checked as a Decimal first: int() of 'inf' raises OverflowError and
         # int() of '1e999999999' would take minutes.
         try:
             number = Decimal(text)
-            ok = (number.is_finite() and number == number.to_integral_value()
-                  and number >= low and (high is None or number <= high))
+            ok = number.is_finite() and number == number.to_integral_value() and low <= number <= high
         except (InvalidOperation, ValueError):
             ok = False
         if not ok:
@@ -154,8 +159,8 @@ def parse_bool(value: object) -> Optional[bool]:
     return None
 
 
-def _bool(name: str) -> Callable[[str], bool]:
-    def parse(raw: str) -> bool:
+def _bool() -> Parser:
+    def parse(name: str, raw: str) -> bool:
         value = parse_bool(raw)
         if value is None:
             raise ConfigError(name, raw, "true/false/1/0/yes/no/on/off")
@@ -163,10 +168,10 @@ def _bool(name: str) -> Callable[[str], bool]:
     return parse
 
 
-def _xmr(name: str, *, positive: bool) -> Callable[[str], int]:
+def _xmr(*, positive: bool) -> Parser:
     accepted = "an amount in XMR with at most 12 decimals" + (", greater than 0" if positive else ", 0 or more")
 
-    def parse(raw: str) -> int:
+    def parse(name: str, raw: str) -> int:
         try:
             atomic = parse_xmr(raw)
         except AmountError as exc:
@@ -177,33 +182,47 @@ def _xmr(name: str, *, positive: bool) -> Callable[[str], int]:
     return parse
 
 
+def attribute(name: str, default: Any, parse: Parser) -> Any:
+    """A Config field that an agent attribute sets: its name (the seed's, or Monerosim's `md_*`),
+    default and parser (which knows what is accepted), in one place."""
+    return field(default=default, metadata={"attribute": name, "parse": parse})
+
+
 @dataclass(frozen=True)
 class Config:
-    """Everything the distributor's behaviour depends on; amounts in atomic units."""
+    """Everything the distributor's behaviour depends on; amounts in atomic units.
 
-    transaction_frequency: float = 60.0
-    min_amount: int = parse_xmr("0.1")
-    max_amount: int = parse_xmr("1.0")
-    miner_strategy: str = "weighted"
-    priority: int = 1
-    max_retries: int = 3
-    recipient_strategy: str = "random"
+    Each field set by an attribute is declared with `attribute(...)`; the rest are fixed tunings.
+    """
+
+    transaction_frequency: float = attribute("transaction_frequency", 60.0, _duration())
+    min_amount: int = attribute("min_transaction_amount", parse_xmr("0.1"), _xmr(positive=True))
+    max_amount: int = attribute("max_transaction_amount", parse_xmr("1.0"), _xmr(positive=True))
+    miner_strategy: str = attribute("miner_selection_strategy", "weighted", _choice(MINER_STRATEGIES))
+    priority: int = attribute("transaction_priority", 1, _int_range(
+        0, 4, "an integer 0-4 (0 default, 1 unimportant, 2 normal, 3 elevated, 4 priority)"))
+    max_retries: int = attribute("max_retries", 3, _int_range(
+        1, 100, "an integer 1-100 (transfer attempts per send, the first included)"))
+    recipient_strategy: str = attribute("recipient_selection", "random", _choice(RECIPIENT_STRATEGIES))
     #: How long to wait when no miner can pay or nothing is eligible.
-    balance_check_interval: float = 30.0
-    fee_reserve: int = DEFAULT_FEE_RESERVE[1]
+    balance_check_interval: float = attribute("balance_check_interval", 30.0, _duration(allow_zero=False))
+    #: Default: by priority (DEFAULT_FEE_RESERVE), worked out by load_config.
+    fee_reserve: int = attribute("fee_reserve", DEFAULT_FEE_RESERVE[1], _xmr(positive=False))
     #: A recorded transaction is confirmed at this many confirmations.
-    confirmations_required: int = 1
+    confirmations_required: int = attribute("confirmations_required", 1, _int_range(1, 1000))
     #: How often each recorded, unconfirmed transaction is looked up.
-    verification_interval: float = 30.0
+    verification_interval: float = attribute("verification_interval", 30.0, _duration(allow_zero=False))
     #: Monerosim's distributor: fund every can_receive_distributions agent first, in batches.
-    initial_funding: bool = True
-    n_recipients: int = 8
-    outputs_per_recipient: int = 2
-    output_amount: int = parse_xmr("5")
-    funding_cycle_interval: float = 300.0
-    max_wait_time: float = 7200.0
-    #: After initial funding: the seed's single payments, or Monerosim's batch cycles.
-    distribution_mode: str = "payments"
+    initial_funding: bool = attribute("initial_funding", True, _bool())
+    n_recipients: int = attribute("md_n_recipients", 8, _int_range(1, 10_000))
+    outputs_per_recipient: int = attribute("md_out_per_tx", 2, _int_range(
+        1, MAX_DESTINATIONS, f"an integer 1-{MAX_DESTINATIONS} (a recipient's outputs must fit in one transaction)"))
+    output_amount: int = attribute("md_output_amount", parse_xmr("5"), _xmr(positive=True))
+    funding_cycle_interval: float = attribute("md_funding_cycle_interval", 300.0, _duration(allow_zero=False))
+    max_wait_time: float = attribute("max_wait_time", 7200.0, _duration())
+    #: After initial funding: the seed's single payments, or Monerosim's batch cycles.  Default: worked
+    #: out by load_config (funding_cycle when md_* attributes come without transaction_frequency).
+    distribution_mode: str = attribute("distribution_mode", "payments", _choice(DISTRIBUTION_MODES))
     #: Exponential back-off between transfer attempts: base * 2**(n-1), capped.
     backoff_base: float = 1.0
     backoff_cap: float = 30.0
@@ -213,36 +232,9 @@ class Config:
     ignored: Mapping[str, str] = field(default_factory=dict)
 
 
-#: attribute -> (Config field, parser).  The seed's names plus Monerosim's.
-_FIELDS: dict[str, tuple[str, Callable[[str], object]]] = {
-    "transaction_frequency": ("transaction_frequency", _duration("transaction_frequency")),
-    "min_transaction_amount": ("min_amount", _xmr("min_transaction_amount", positive=True)),
-    "max_transaction_amount": ("max_amount", _xmr("max_transaction_amount", positive=True)),
-    "miner_selection_strategy": ("miner_strategy", _choice("miner_selection_strategy", MINER_STRATEGIES)),
-    "transaction_priority": ("priority", _int_range(
-        "transaction_priority", 0, 4,
-        "an integer 0-4 (0 default, 1 unimportant, 2 normal, 3 elevated, 4 priority)")),
-    "max_retries": ("max_retries", _int_range(
-        "max_retries", 1, 100, "an integer 1-100 (transfer attempts per send, the first included)")),
-    "recipient_selection": ("recipient_strategy", _choice("recipient_selection", RECIPIENT_STRATEGIES)),
-    "balance_check_interval": ("balance_check_interval", _duration(
-        "balance_check_interval", allow_zero=False)),
-    "fee_reserve": ("fee_reserve", _xmr("fee_reserve", positive=False)),
-    "confirmations_required": ("confirmations_required", _int_range(
-        "confirmations_required", 1, 1000, "an integer 1-1000")),
-    "verification_interval": ("verification_interval", _duration(
-        "verification_interval", allow_zero=False)),
-    "initial_funding": ("initial_funding", _bool("initial_funding")),
-    "md_n_recipients": ("n_recipients", _int_range("md_n_recipients", 1, 10_000, "an integer 1-10000")),
-    "md_out_per_tx": ("outputs_per_recipient", _int_range(
-        "md_out_per_tx", 1, MAX_DESTINATIONS,
-        f"an integer 1-{MAX_DESTINATIONS} (a recipient's outputs must fit in one transaction)")),
-    "md_output_amount": ("output_amount", _xmr("md_output_amount", positive=True)),
-    "md_funding_cycle_interval": ("funding_cycle_interval", _duration(
-        "md_funding_cycle_interval", allow_zero=False)),
-    "max_wait_time": ("max_wait_time", _duration("max_wait_time")),
-    "distribution_mode": ("distribution_mode", _choice("distribution_mode", DISTRIBUTION_MODES)),
-}
+#: attribute name -> (Config field, parser), read off Config's declarations.
+_FIELDS: dict[str, tuple[str, Parser]] = {
+    f.metadata["attribute"]: (f.name, f.metadata["parse"]) for f in fields(Config) if "attribute" in f.metadata}
 
 KNOWN_ATTRIBUTES = frozenset(_FIELDS)
 
@@ -257,7 +249,7 @@ def load_config(attributes: Mapping[str, str]) -> Config:
             ignored[key] = raw
             continue
         field_name, parse = spec
-        values[field_name] = parse(raw)
+        values[field_name] = parse(key, raw)
     if "distribution_mode" not in values:
         # Monerosim's distributor attributes (md_*) without the seed's timing: its batch cycles.
         monerosim_style = any(k.startswith("md_") for k in attributes) and "transaction_frequency" not in attributes
