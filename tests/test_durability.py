@@ -11,13 +11,15 @@ runs the same faults against real wallets.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from structlog.testing import capture_logs
 
 from fakes import XMR, make_world
+from fsm_distributor.adapters.journal import Journal, parse_lines
 from fsm_distributor.core.intent import Intent
-from fsm_distributor.adapters.journal import Journal
+from fsm_distributor.core.names import IllegalMove, Status
 from fsm_distributor.adapters.ledger import TransactionLedger
 from fsm_distributor.adapters.shared_state import SharedDir, salvage_array
 
@@ -161,29 +163,62 @@ def intent(n: int, status: str = "recorded") -> Intent:
                   destinations=((f"u{n}", f"addr{n}", n * XMR),), fee=7, status=status, relayed_at=100.0 + n)
 
 
-@pytest.mark.parametrize("content", [b'{"intents": [{"tx_hash": "ab', b"\x00\xff garbage", b'{"intents": 5}',
-                                     b"[]", b'{"intents": [], "adopted_funded": []}'])
-def test_a_damaged_journal_is_set_aside_never_overwritten(tmp_path, content):
-    shared = SharedDir(tmp_path)
-    journal = Journal(shared, "d")
-    (tmp_path / journal.name).write_bytes(content)
-    loaded = journal.load()
-    assert loaded.damaged and loaded.intents == {} and loaded.set_aside is not None
-    assert (tmp_path / loaded.set_aside).read_bytes() == content and not (tmp_path / journal.name).exists()
-    journal.put(intent(1))
-    assert list(journal.load().intents) == [intent(1).tx_hash]
+def line(i: Intent) -> bytes:
+    return json.dumps(i.to_json()).encode() + b"\n"
 
 
-def test_a_journal_with_one_mangled_entry_keeps_the_others_and_reports_it(tmp_path):
-    shared = SharedDir(tmp_path)
-    journal = Journal(shared, "d")
-    journal.put_many([intent(1), intent(2)])
-    doc = json.loads((tmp_path / journal.name).read_text())
-    doc["intents"][0]["destinations"] = "nonsense"
-    (tmp_path / journal.name).write_text(json.dumps(doc))
+@pytest.mark.parametrize("damage", [b"\x00\xff garbage\n", b'{"intents": 5}\n', b"[]\n", b'{"tx_hash": 7}\n'])
+def test_a_damaged_journal_is_copied_aside_and_its_good_lines_kept(tmp_path, damage):
+    journal = Journal(SharedDir(tmp_path), "d")
+    content = line(intent(1)) + damage + line(intent(2))
+    journal.path.write_bytes(content)
     loaded = journal.load()
-    assert list(loaded.intents) == [intent(2).tx_hash] and len(loaded.problems) == 1 and loaded.damaged
-    assert loaded.set_aside is None
+    assert loaded.damaged and list(loaded.intents) == [intent(1).tx_hash, intent(2).tx_hash]
+    assert (tmp_path / loaded.set_aside).read_bytes() == content, "the damaged bytes are kept, never overwritten"
+    assert parse_lines(journal.path.read_bytes()).problems == [], "compacted: only what could be read"
+    journal.put(intent(3))
+    assert list(journal.load().intents) == [intent(1).tx_hash, intent(2).tx_hash, intent(3).tx_hash]
+
+
+def test_a_journal_of_nothing_but_garbage_loads_empty_and_damaged(tmp_path):
+    journal = Journal(SharedDir(tmp_path), "d")
+    journal.path.write_bytes(b"\x00\xffnot a journal\x7f" * 40)
+    loaded = journal.load()
+    assert loaded.damaged and loaded.intents == {} and loaded.set_aside is not None and not loaded.torn_tail
+
+
+def test_the_last_line_cut_short_by_a_crash_is_dropped_but_not_damage(tmp_path):
+    journal = Journal(SharedDir(tmp_path), "d")
+    built, relayed = intent(1, "built"), replace(intent(1, "built"), status="relayed")
+    journal.path.write_bytes(line(built) + line(relayed)[:-40])
+    loaded = journal.load()
+    assert not loaded.damaged and loaded.torn_tail
+    assert loaded.intents[built.tx_hash].status == "built", "the relay was not acknowledged: relay again"
+
+
+def test_a_status_change_appends_one_line_and_the_last_line_wins(tmp_path):
+    journal = Journal(SharedDir(tmp_path), "d")
+    journal.put(intent(1, "built"))
+    journal.put(intent(2, "built"))
+    before = journal.path.read_bytes()
+    journal.advance(intent(1, "built"), Status.RELAYED, relayed_at=9.0)
+    after = journal.path.read_bytes()
+    assert after.startswith(before) and after.count(b"\n") == 3, "appended, nothing rewritten"
+    loaded = journal.load()
+    assert [i.status for i in loaded.intents.values()] == ["built", "relayed"], "ordered by their last line"
+    assert list(loaded.intents) == [intent(2).tx_hash, intent(1).tx_hash]
+    assert journal.path.read_bytes().count(b"\n") == 2, "loading compacts: one line per intent"
+    with pytest.raises(IllegalMove, match="relayed -> built"):
+        journal.advance(loaded.intents[intent(1).tx_hash], Status.BUILT)
+
+
+def test_a_journal_in_the_previous_format_is_read_once_and_moved_aside(tmp_path):
+    old = tmp_path / "d_distributor_journal.json"
+    old.write_text(json.dumps({"intents": [intent(1).to_json(), intent(2, "confirmed").to_json()]}))
+    loaded = Journal(SharedDir(tmp_path), "d").load()
+    assert [i.status for i in loaded.intents.values()] == ["recorded", "confirmed"]
+    assert not old.exists() and (tmp_path / "d_distributor_journal.json.migrated").exists()
+    assert list(Journal(SharedDir(tmp_path), "d").load().intents) == list(loaded.intents)
 
 
 def test_the_journal_keeps_adopted_recipients_and_new_fields(tmp_path):

@@ -54,6 +54,9 @@ def _load(deps: Deps, mem: Memory) -> bool:
         loaded = deps.journal.load()
         for problem in loaded.problems:
             deps.log.error("journal_problem", message=problem)
+        if loaded.torn_tail:
+            deps.log.warning("journal_torn_tail", message="The journal's last line was cut short (the agent "
+                             "stopped while writing it); that line is dropped and the witnesses fill in")
         if loaded.set_aside:
             deps.log.error("journal_set_aside", message=f"The journal was unusable; its bytes are kept in "
                            f"{loaded.set_aside}; rebuilding what was paid from the other witnesses")

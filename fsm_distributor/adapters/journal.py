@@ -1,93 +1,109 @@
-"""`{id}_distributor_journal.json`: the durable record of every intent (see `core.intent`).
+"""`{id}_distributor_journal.jsonl`: the durable record of every intent (see `core.intent`).
 
-Each phase of a payment is written here (temp file, fsync, rename, under
-Monerosim's lock) before the next phase starts; `advance` refuses a move the
-intent lifecycle (`core.names.LIFECYCLE`) does not allow.
+Append-only: each status change is one JSON line, appended and fsynced before
+the next phase of the payment starts, so a write costs the same however long
+the run has been (the previous format rewrote the whole file three times per
+payment).  The last line of an intent wins.  Loading compacts the file (one
+line per intent, written to a temp file, fsynced and renamed), which is when
+its size is paid for: once per start.
+
+Only this agent writes the file (one agent per id: `instance_lock`), so it
+needs no Monerosim lock.  A line that cannot be read is a problem: the file is
+copied aside byte for byte (`*.corrupt-N.jsonl`, never overwritten) before
+the compaction drops it.  A torn last line (a crash in the middle of an
+append, whose fsync therefore never returned, so nothing acted on it) is
+dropped quietly.  A journal in the previous single-document format
+(`*_distributor_journal.json`) is read once and moved aside as `*.migrated`.
+`advance` refuses a move the intent lifecycle (`core.names.LIFECYCLE`) does
+not allow, before anything is written.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any, Optional
+import json
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Iterable, Optional
 
-from fsm_distributor.adapters.shared_state import SharedDir, SharedIOError, SharedStateError
+from fsm_distributor.adapters.shared_state import SharedDir, SharedIOError
 from fsm_distributor.core.intent import Intent, Loaded
 from fsm_distributor.core.names import Status, check_move
 
-def shape_problem(data: Any) -> Optional[str]:
-    """Why `data` is not a journal document, or None (entries are checked one by one later)."""
-    if not isinstance(data, dict):
-        return f"holds a JSON {type(data).__name__}, not an object with an 'intents' list"
-    if not isinstance(data.get("intents"), list):
-        return f"has 'intents' of type {type(data.get('intents')).__name__}, not a list"
-    if not isinstance(data.get("adopted_funded", {}), dict):
-        return "has 'adopted_funded' that is not an object"
-    return None
+#: The key of a line that records funded recipients adopted by a rebuild (not an intent).
+ADOPTED = "adopted_funded"
 
 
 class Journal:
-    """`{agent_id}_distributor_journal.json`: every intent by tx_hash, in creation order."""
+    """The journal of one agent in the shared dir."""
 
     def __init__(self, shared: SharedDir, agent_id: str):
-        self._shared = shared
-        self.name = f"{agent_id}_distributor_journal.json"
+        self.dir = shared.path
+        self.name = f"{agent_id}_distributor_journal.jsonl"
+        self.path = self.dir / self.name
+        self._legacy = self.dir / f"{agent_id}_distributor_journal.json"
+
+    # ------------------------------------------------------------ reading
 
     def load(self) -> Loaded:
-        """All intents, plus a problem line per entry that could not be read (kept on disk).
+        """Every intent (the last line of each), compacted on disk; problems for unreadable lines.
 
-        A file that is not a journal at all (truncated, not JSON, the wrong shape) is moved
-        aside, never overwritten, and reported in `set_aside`; an I/O error raises.
+        Raises SharedIOError (a StoreError) when the file cannot be read or rewritten.
         """
-        try:
-            data = self._shared.read_json(self.name, default=None)
-        except SharedIOError:
-            raise
-        except SharedStateError as exc:
-            return Loaded({}, problems=(f"journal {exc.problem}",), set_aside=self._set_aside())
-        if data is None:
+        legacy = self._migrate()
+        raw = self._read()
+        if raw is None and not legacy:
             return Loaded({}, found=False)
-        problem = shape_problem(data)
-        if problem:
-            return Loaded({}, problems=(f"journal {problem}",), set_aside=self._set_aside())
-        intents: dict[str, Intent] = {}
-        problems: list[str] = []
-        for entry in data["intents"]:
+        parsed = parse_lines(raw or b"")
+        intents = {**legacy, **parsed.intents}
+        set_aside = self._copy_aside(raw) if parsed.problems and raw is not None else None
+        self._compact(intents, parsed.adopted)
+        return Loaded(intents, parsed.adopted, tuple(parsed.problems), set_aside=set_aside,
+                      torn_tail=parsed.torn_tail)
+
+    def _read(self) -> Optional[bytes]:
+        try:
+            return self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise SharedIOError(self.path, f"cannot be read: {exc.strerror}") from exc
+
+    def _migrate(self) -> dict[str, Intent]:
+        """The intents of a journal in the previous format (read once, then moved aside)."""
+        try:
+            data = json.loads(self._legacy.read_bytes())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError):
+            return {}  # unreadable: left where it is, the rebuild covers what it held
+        entries = data.get("intents") if isinstance(data, dict) else None
+        intents = {}
+        for entry in entries if isinstance(entries, list) else []:
             try:
                 intent = Intent.from_json(entry)
-            except ValueError as exc:
-                problems.append(str(exc))
+            except ValueError:
                 continue
             intents[intent.tx_hash] = intent
-        adopted = {str(k): str(v) for k, v in data.get("adopted_funded", {}).items()}
-        return Loaded(intents, adopted, tuple(problems))
+        try:
+            os.replace(self._legacy, self._legacy.with_name(self._legacy.name + ".migrated"))
+        except OSError:
+            pass
+        return intents
 
-    def _set_aside(self) -> Optional[str]:
-        path = self._shared.set_aside(self.name)
-        return path.name if path else None
+    # ------------------------------------------------------------ writing
 
     def put(self, intent: Intent) -> None:
-        """Write `intent` (new or changed) durably; the rest of the journal is kept as is."""
+        """Write `intent` (new or changed) durably: one line appended and fsynced."""
         self.put_many([intent])
 
     def put_many(self, intents: list[Intent]) -> None:
-        """Write several intents in one durable write."""
-        records = [i.to_json() for i in intents]
-        hashes = {i.tx_hash for i in intents}
-
-        def change(current: Any) -> dict:
-            entries = current.get("intents", [])
-            out = [e for e in entries if not (isinstance(e, dict) and e.get("tx_hash") in hashes)]
-            out += records
-            return {**current, "intents": out}
-
-        self._shared.update_json(self.name, change, default={"intents": []}, check=shape_problem)
+        """Several intents in one append and one fsync."""
+        self._append(json.dumps(i.to_json(), separators=(",", ":")) for i in intents)
 
     def adopt_funded(self, funded: dict[str, str]) -> None:
         """Remember recipients funded without an intent of ours (from a rebuild), durably."""
-        def change(current: Any) -> dict:
-            return {**current, "adopted_funded": {**current.get("adopted_funded", {}), **funded}}
-
-        self._shared.update_json(self.name, change, default={"intents": []}, check=shape_problem)
+        self._append([json.dumps({ADOPTED: funded}, separators=(",", ":"))])
 
     def advance(self, intent: Intent, status: Status, **changes: Any) -> Intent:
         """Move `intent` to `status` (dropping metadata once relayed) and persist it.
@@ -100,3 +116,132 @@ class Journal:
         updated = replace(intent, status=status, **changes)
         self.put(updated)
         return updated
+
+    def _append(self, lines: Iterable[str]) -> None:
+        data = "".join(line + "\n" for line in lines).encode("ascii")
+        created = not self.path.exists()
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                _write_all(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise SharedIOError(self.path, f"could not be appended to: {exc.strerror or exc}") from exc
+        if created:
+            _fsync_dir(self.dir)
+
+    def _compact(self, intents: dict[str, Intent], adopted: dict[str, str]) -> None:
+        lines = [json.dumps(i.to_json(), separators=(",", ":")) for i in intents.values()]
+        if adopted:
+            lines.append(json.dumps({ADOPTED: adopted}, separators=(",", ":")))
+        tmp = self.path.with_name(self.name + ".tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+            try:
+                _write_all(fd, "".join(line + "\n" for line in lines).encode("ascii"))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            raise SharedIOError(self.path, f"could not be compacted: {exc.strerror or exc}") from exc
+        _fsync_dir(self.dir)
+
+    def _copy_aside(self, raw: bytes) -> str:
+        """The damaged file's bytes under the first free `*.corrupt-N.jsonl` (claimed with O_EXCL)."""
+        n = 1
+        while True:
+            dest = self.path.with_name(f"{self.name[:-6]}.corrupt-{n}.jsonl")
+            try:
+                fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            except FileExistsError:
+                n += 1
+                continue
+            except OSError as exc:
+                raise SharedIOError(dest, f"cannot be created: {exc.strerror}") from exc
+            try:
+                _write_all(fd, raw)
+                os.fsync(fd)
+            except OSError as exc:
+                raise SharedIOError(dest, f"could not be written: {exc.strerror}") from exc
+            finally:
+                os.close(fd)
+            return dest.name
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A journal's lines read back: the last line of each intent wins."""
+
+    intents: dict[str, Intent]
+    adopted: dict[str, str]
+    #: One per line that is not an intent (nor an adopted-recipients line).
+    problems: list[str]
+    #: The last line was a JSON object cut short (a crash in the middle of its append): dropped.
+    torn_tail: bool = False
+
+
+def parse_lines(raw: bytes) -> Parsed:
+    """Read-only: tools and tests use it to look at a journal without compacting it."""
+    intents: dict[str, Intent] = {}
+    adopted: dict[str, str] = {}
+    problems: list[str] = []
+    lines = raw.split(b"\n")
+    last = lines.pop()  # b"" when the file ends with a newline, as every complete append does
+    torn_tail = bool(last) and _cut_short(last)
+    if last and not torn_tail:
+        lines.append(last)
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            if isinstance(entry, dict) and set(entry) == {ADOPTED} and isinstance(entry[ADOPTED], dict):
+                adopted.update({str(k): str(v) for k, v in entry[ADOPTED].items()})
+                continue
+            intent = Intent.from_json(entry)
+        except ValueError as exc:
+            problems.append(f"journal line {number}: {exc}"[:300])
+            continue
+        intents.pop(intent.tx_hash, None)  # a key's place is its latest line
+        intents[intent.tx_hash] = intent
+    return Parsed(intents, adopted, problems, torn_tail)
+
+
+def _cut_short(line: bytes) -> bool:
+    """A line that is the beginning of one of ours, cut off: JSON that ends before it is complete."""
+    if not line.startswith(b'{"'):
+        return False
+    try:
+        json.loads(line)
+    except json.JSONDecodeError as exc:
+        return exc.msg.startswith("Unterminated string") or exc.pos >= len(exc.doc.rstrip()) - 1
+    except ValueError:
+        return False
+    return False
+
+
+def read_journal(path: Path) -> dict[str, Intent]:
+    """The intents of a journal file as they stand, without touching it (for tools and tests)."""
+    return parse_lines(path.read_bytes()).intents if path.exists() else {}
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -117,6 +117,8 @@ class Loaded:
     found: bool = True
     #: The name an unreadable or wrongly shaped journal was moved to (it is never overwritten).
     set_aside: Optional[str] = None
+    #: The journal's last write was cut short (a crash while writing it): that line was dropped.
+    torn_tail: bool = False
 
     @property
     def damaged(self) -> bool:

@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from fsm_distributor.adapters.journal import read_journal
 from fsm_distributor.cli import CRASH_ENV
 from fsm_distributor.tools.sandbox import read_records
 
@@ -55,8 +56,7 @@ def mine_records(net) -> list[dict]:
 
 
 def journal(net) -> list[dict]:
-    path = net.shared_dir / f"{AGENT}_distributor_journal.json"
-    return json.loads(path.read_text())["intents"] if path.exists() else []
+    return [i.to_json() for i in read_journal(net.shared_dir / f"{AGENT}_distributor_journal.jsonl").values()]
 
 
 def outgoing(net) -> dict[str, str]:

@@ -17,6 +17,7 @@ import time
 
 import pytest
 
+from fsm_distributor.adapters.journal import read_journal
 from fsm_distributor.core.amounts import parse_xmr
 from fsm_distributor.tools.sandbox import DEFAULT_ATTRIBUTES, find_problems, is_distribution, read_records, verify_records
 
@@ -92,7 +93,7 @@ def test_every_timestamp_the_agent_writes_is_from_that_clock(run):
         [e["timestamp"] for e in agent.log if not in_fake_time(e["timestamp"], run)][:5]
     assert all(in_fake_time(r["timestamp"], run) for r in run["records"])
     shared = run["net"].shared_dir
-    intents = json.loads((shared / f"{AGENT}_distributor_journal.json").read_text())["intents"]
+    intents = [i.to_json() for i in read_journal(shared / f"{AGENT}_distributor_journal.jsonl").values()]
     assert intents and all(in_fake_time(i["created_at"], run) and in_fake_time(i["updated_at"], run)
                            for i in intents)
     status = json.loads((shared / "initial_funding_status.json").read_text())

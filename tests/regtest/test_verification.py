@@ -16,6 +16,7 @@ import time
 import pytest
 import requests
 
+from fsm_distributor.adapters.journal import read_journal
 from fsm_distributor.tools.sandbox import read_records
 
 from .agent import Agent
@@ -38,8 +39,7 @@ def record(net, tx_hash: str) -> dict:
 
 
 def intent(net, agent_id: str, tx_hash: str) -> dict:
-    journal = json.loads((net.shared_dir / f"{agent_id}_distributor_journal.json").read_text())
-    return next(i for i in journal["intents"] if i["tx_hash"] == tx_hash)
+    return read_journal(net.shared_dir / f"{agent_id}_distributor_journal.jsonl")[tx_hash].to_json()
 
 
 def test_a_recorded_transaction_moves_from_pool_to_confirmed(net, tmp_path):
