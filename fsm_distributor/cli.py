@@ -114,7 +114,7 @@ def shared_dir_of(args: argparse.Namespace, environ: dict) -> str:
     return str(args.shared_dir or environ.get("MONEROSIM_SHARED_DIR") or DEFAULT_SHARED_DIR)
 
 
-def build_agent(args: argparse.Namespace, environ: dict) -> tuple[Distributor, Config, WalletPool]:
+def build_agent(args: argparse.Namespace, environ: dict[str, str]) -> tuple[Distributor, Config, WalletPool]:
     """Parse and validate everything; raises ConfigError before anything runs."""
     validate_agent_id(args.id)
     attributes = attributes_from(args.attributes)
@@ -213,7 +213,9 @@ def run_agent(argv: Sequence[str], environ: Optional[dict] = None) -> int:
     log.info("agent_stopped", message=f"Distributor {args.id} stopped", sent=mem.sent,
              recorded=mem.recorded, failed=mem.failed, open_intents=len(mem.open_intents()))
     wallets.close()
-    distributor.deps.daemons.close()
+    daemons = distributor.deps.daemons
+    if isinstance(daemons, DaemonPool):
+        daemons.close()
     return 0
 
 

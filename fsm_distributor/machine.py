@@ -43,7 +43,8 @@ class Distributor:
     the trigger silently); a test checks it.
     """
 
-    state: State  # set by transitions
+    state: State                     # set by transitions
+    trigger: Callable[[str], bool]   # added by transitions: fire a trigger by name
 
     def __init__(self, deps: Deps, memory: Optional[Memory] = None):
         self.deps = deps

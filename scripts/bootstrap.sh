@@ -19,7 +19,7 @@ fi
 PYTHON="${PYTHON:-python3}"
 # Installed, with its tools, and installed from *this* checkout (asked from outside it)?
 here="$(pwd -P)"
-installed="$(cd / && "$PYTHON" -c 'import os, fsm_distributor, transitions, structlog, numpy, requests, Crypto, yaml, pytest, hypothesis, pytest_timeout
+installed="$(cd / && "$PYTHON" -c 'import os, fsm_distributor, transitions, structlog, numpy, requests, Crypto, yaml, pytest, hypothesis, pytest_timeout, mypy, importlinter
 print(os.path.dirname(os.path.dirname(os.path.realpath(fsm_distributor.__file__))))' 2>/dev/null || true)"
 if [ "$installed" != "$here" ] || ! command -v fsm-distributor >/dev/null 2>&1; then
   echo "bootstrap: installing the package and its test dependencies with pip" >&2

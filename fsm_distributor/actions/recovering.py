@@ -21,6 +21,7 @@ from fsm_distributor.core.funding import STATUS_FILE
 from fsm_distributor.core.intent import Intent, Loaded
 from fsm_distributor.core.memory import Memory
 from fsm_distributor.core.names import PAID, WATCHED, Purpose, Status
+from fsm_distributor.core.ports import Record
 from fsm_distributor.core.registry import Snapshot
 from fsm_distributor.states import Outcome, Trigger
 
@@ -89,14 +90,14 @@ def _load(deps: Deps, mem: Memory) -> bool:
     return True
 
 
-def _records(deps: Deps) -> list[dict]:
+def _records(deps: Deps) -> list[Record]:
     try:
         return deps.ledger.read()
     except StoreError as exc:
         raise _NotYet(f"transactions.json cannot be read to check the journal against it: {exc}") from None
 
 
-def _rebuild(deps: Deps, mem: Memory, loaded: Loaded, records: list[dict]) -> rebuild.Rebuilt:
+def _rebuild(deps: Deps, mem: Memory, loaded: Loaded, records: list[Record]) -> rebuild.Rebuilt:
     """What the journal lacks: always this distributor's own records; when the journal was damaged,
     or missing although something says this distributor paid before, also the funding status and
     the miners' wallets."""
@@ -130,9 +131,9 @@ def _rebuild(deps: Deps, mem: Memory, loaded: Loaded, records: list[dict]) -> re
     return out
 
 
-def _from_wallets(deps: Deps, snapshot: Snapshot, records: list[dict], intents: dict[str, Intent],
+def _from_wallets(deps: Deps, snapshot: Snapshot, records: list[Record], intents: dict[str, Intent],
                   out: rebuild.Rebuilt) -> None:
-    recorded = {r.get("tx_hash") for r in records} | set(intents)
+    recorded = {str(r.get("tx_hash")) for r in records} | set(intents)
     paid_initial = {r for i in intents.values() if i.purpose is Purpose.INITIAL_FUNDING
                     for r in i.recipients} | set(out.funded)
     book = _address_book(deps, snapshot)
@@ -179,7 +180,7 @@ def _snapshot(deps: Deps, mem: Memory) -> Snapshot:
     return snapshot
 
 
-def _status_document(deps: Deps) -> Optional[dict]:
+def _status_document(deps: Deps) -> Optional[Record]:
     try:
         return deps.status.read(STATUS_FILE)
     except StoreError as exc:

@@ -8,7 +8,7 @@ address, back-off, and Monerosim's funding progress file.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 from fsm_distributor.core import funding
 from fsm_distributor.core.address import InvalidAddress, validate_address
@@ -19,7 +19,7 @@ from fsm_distributor.core.errors import StoreError, WalletError
 from fsm_distributor.core.intent import Intent
 from fsm_distributor.core.memory import Memory
 from fsm_distributor.core.names import Purpose, Status
-from fsm_distributor.core.ports import Balance, Daemon, Wallet
+from fsm_distributor.core.ports import Balance, Daemon, Record, Wallet
 from fsm_distributor.core.registry import Agent, Miner, Snapshot
 
 #: A failed transaction under watch is looked up every WATCH_FACTOR verification intervals.
@@ -49,7 +49,7 @@ def advance(deps: Deps, mem: Memory, intent: Intent, status: Status, **changes: 
     return updated
 
 
-def ledger_records(intent: Intent, distributor_id: str, timestamp: float) -> list[dict]:
+def ledger_records(intent: Intent, distributor_id: str, timestamp: float) -> list[Record]:
     """One record per recipient, in the format Monerosim's analysis reads, plus exact fields.
 
     A batch pays several recipients in one transaction: each record carries
@@ -61,7 +61,7 @@ def ledger_records(intent: Intent, distributor_id: str, timestamp: float) -> lis
     for recipient_id in intent.recipients:
         outputs = [d for d in intent.destinations if d.recipient == recipient_id]
         total = sum(d.amount for d in outputs)
-        record: dict[str, object] = {
+        record: Record = {
             "tx_hash": intent.tx_hash,
             "sender_id": intent.miner,
             "recipient_id": recipient_id,
@@ -190,8 +190,9 @@ def cool_down(deps: Deps, mem: Memory, cycle: Cycle, miner: Miner, *, reason: st
 
 def backoff(deps: Deps, attempt: int) -> float:
     """Exponential, capped, with 'equal jitter' from the seeded RNG (reproducible)."""
-    ceiling = min(deps.config.backoff_cap, deps.config.backoff_base * 2 ** max(0, attempt - 1))
-    return ceiling / 2 + float(deps.rng.uniform(0, ceiling / 2))
+    ceiling = min(deps.config.backoff_cap, deps.config.backoff_base * float(2 ** max(0, attempt - 1)))
+    jitter: float = deps.rng.uniform(0, ceiling / 2)
+    return ceiling / 2 + jitter
 
 
 # ---------------------------------------------------------------- recipients
@@ -205,10 +206,11 @@ def resolve_address(deps: Deps, mem: Memory, miner: Miner, agent: Agent) -> Opti
     before, or the paying miner's own, are never used.
     """
     miner_address = miner.wallet_address or mem.address_cache.get(miner.agent_id)
-    sources = (("registry", lambda: agent.wallet_address),
-               ("info_file", lambda: deps.registry.info_address(agent.id)),
-               ("cache", lambda: mem.address_cache.get(agent.id)),
-               ("wallet_rpc", lambda: _ask_wallet(deps, agent)))
+    sources: tuple[tuple[str, Callable[[], Optional[str]]], ...] = (
+        ("registry", lambda: agent.wallet_address),
+        ("info_file", lambda: deps.registry.info_address(agent.id)),
+        ("cache", lambda: mem.address_cache.get(agent.id)),
+        ("wallet_rpc", lambda: _ask_wallet(deps, agent)))
     for source, lookup in sources:
         try:
             address = lookup()

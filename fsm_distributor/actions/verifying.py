@@ -22,7 +22,7 @@ from fsm_distributor.core.errors import StoreError, TxUnknown, WalletError
 from fsm_distributor.core.intent import Intent
 from fsm_distributor.core.memory import Memory
 from fsm_distributor.core.names import PAID, WATCHED, Purpose, Status, Verdict
-from fsm_distributor.core.ports import Daemon, KeyImage, Wallet, Where
+from fsm_distributor.core.ports import Daemon, KeyImage, Record, Wallet, Where
 from fsm_distributor.states import Outcome, Trigger
 
 CONFIRMED, FAILED, RECORDED = Status.CONFIRMED, Status.FAILED, Status.RECORDED
@@ -90,7 +90,7 @@ def _due(schedule: dict[str, float], now: float) -> list[str]:
 
 def _settle(deps: Deps, mem: Memory, settled: list[tuple[Intent, Finding]], now: float) -> None:
     """Journal, then transactions.json, then the log lines (a reader of the log finds them on disk)."""
-    changes: dict[str, dict] = {}
+    changes: dict[str, Record] = {}
     done: list[tuple[Intent, Intent, Finding]] = []
     for intent, finding in settled:
         fields = {"height": finding.height, "confirmations": finding.confirmations}
@@ -126,7 +126,7 @@ def _settle(deps: Deps, mem: Memory, settled: list[tuple[Intent, Finding]], now:
                            tx_hash=intent.tx_hash, recipients=intent.recipients, verdict=finding.verdict)
 
 
-def _update_ledger(deps: Deps, mem: Memory, changes: dict[str, dict]) -> None:
+def _update_ledger(deps: Deps, mem: Memory, changes: dict[str, Record]) -> None:
     try:
         result = deps.ledger.update(changes)
     except StoreError as exc:

@@ -21,6 +21,7 @@ import time
 from typing import Any, Optional, Sequence, TextIO
 
 import structlog
+from structlog.typing import EventDict, WrappedLogger
 
 LEVELS = {"TRACE": logging.DEBUG, "DEBUG": logging.DEBUG, "INFO": logging.INFO,
           "WARNING": logging.WARNING, "WARN": logging.WARNING, "ERROR": logging.ERROR,
@@ -32,18 +33,13 @@ _LEADING = ("timestamp", "level", "event", "message", "agent_id", "state")
 _SECRETS = frozenset({"password", "spend_key", "view_key", "seed", "mnemonic", "tx_key", "tx_metadata"})
 
 
-def _add_timestamp(_logger: Any, _name: str, event: dict) -> dict:
-    event.setdefault("timestamp", round(time.time(), 6))
-    return event
-
-
-def _drop_secrets(_logger: Any, _name: str, event: dict) -> dict:
+def _drop_secrets(_logger: WrappedLogger, _name: str, event: EventDict) -> EventDict:
     for key in _SECRETS.intersection(event):
         event[key] = "[redacted]"
     return event
 
 
-def _order_keys(_logger: Any, _name: str, event: dict) -> dict:
+def _order_keys(_logger: WrappedLogger, _name: str, event: EventDict) -> EventDict:
     ordered = {k: event.pop(k) for k in _LEADING if k in event}
     ordered.update(sorted(event.items()))
     return ordered
@@ -140,7 +136,7 @@ def configure(level: str = "INFO", *, console: bool = False, stream: TextIO | No
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            _add_timestamp,
+            structlog.processors.TimeStamper(fmt=None),  # Unix seconds from time.time(): Shadow's clock
             _drop_secrets,
             structlog.processors.format_exc_info,
             _order_keys,

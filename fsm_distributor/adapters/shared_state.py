@@ -355,7 +355,7 @@ class SharedDir:
                 current = kept or copy.deepcopy(default)
             new = fn(current)
             data = _dumps(new, self.indent)
-            moved = self._quarantine_locked(name, raw) if problem else None
+            moved = self._quarantine_locked(name, raw) if problem and raw is not None else None
             self._replace_locked(name, data)
         return WriteResult(path, new, quarantined_to=moved, problem=problem, salvaged=len(kept))
 

@@ -68,7 +68,7 @@ class WalletClient:
 
     def call(self, method: str, params: Optional[dict] = None, *, timeout: Optional[float] = None) -> dict:
         """Call `method`; return its `result` object or raise a `WalletError`."""
-        payload = {"jsonrpc": "2.0", "id": "0", "method": method}
+        payload: dict[str, Any] = {"jsonrpc": "2.0", "id": "0", "method": method}
         if params is not None:
             payload["params"] = params
         try:

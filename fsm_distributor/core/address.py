@@ -236,7 +236,7 @@ def decode_address(text: str) -> AddressInfo:
     )
 
 
-def _as_tuple(names: Iterable[str] | str | None, allowed: tuple[str, ...], what: str):
+def _as_tuple(names: Iterable[str] | str | None, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
     if names is None:
         return allowed
     names = (names,) if isinstance(names, str) else tuple(names)

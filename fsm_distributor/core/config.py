@@ -241,7 +241,7 @@ KNOWN_ATTRIBUTES = frozenset(_FIELDS)
 
 def load_config(attributes: Mapping[str, str]) -> Config:
     """Parse Monerosim attributes into a `Config`; unknown ones land in `ignored`."""
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}  # field -> its parser's value
     ignored: dict[str, str] = {}
     for key, raw in attributes.items():
         spec = _FIELDS.get(key)
@@ -255,7 +255,7 @@ def load_config(attributes: Mapping[str, str]) -> Config:
         monerosim_style = any(k.startswith("md_") for k in attributes) and "transaction_frequency" not in attributes
         values["distribution_mode"] = "funding_cycle" if monerosim_style else "payments"
     if "fee_reserve" not in values:
-        values["fee_reserve"] = DEFAULT_FEE_RESERVE[int(values.get("priority", Config.priority))]
+        values["fee_reserve"] = DEFAULT_FEE_RESERVE[values.get("priority", Config.priority)]
     config = Config(**values, ignored=ignored)
     if config.output_amount * config.outputs_per_recipient > MAX_ATOMIC:
         raise ConfigError("md_output_amount", attributes.get("md_output_amount", format_xmr(config.output_amount)),

@@ -9,7 +9,7 @@ the miner can pay from unlocked coins after the fee reserve.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 from fsm_distributor.core.config import MAX_DESTINATIONS, Config
 from fsm_distributor.core.intent import Destination
@@ -49,7 +49,7 @@ def destinations_for(config: Config, recipients: Sequence[tuple[str, str]]) -> t
 
 
 def status_document(*, funded: dict[str, str], failed: Sequence[str], permanently_failed: Sequence[str],
-                    completed: bool, timestamp: float, timed_out: bool = False, distributor_id: str = "") -> dict:
+                    completed: bool, timestamp: float, timed_out: bool = False, distributor_id: str = "") -> dict[str, Any]:
     """initial_funding_status.json in Monerosim's format (plus each funded recipient's tx, and who wrote it:
     the file has one name for every distributor of a run)."""
     return {

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Optional, Protocol, Sequence
+from typing import Any, Optional, Protocol, Sequence
 
 from fsm_distributor.core.intent import Destination, Intent, Loaded
 from fsm_distributor.core.names import Status
@@ -134,19 +134,23 @@ class Registry(Protocol):
     def info_address(self, agent_id: str) -> Optional[str]: ...
 
 
+#: One record of transactions.json (Monerosim's five fields and ours), or a JSON document: parsed JSON.
+Record = dict[str, Any]
+
+
 class Ledger(Protocol):
     """transactions.json. Raises StoreError."""
 
-    def read(self) -> list[dict]: ...
-    def append(self, records: list[dict]) -> LedgerWrite: ...
-    def update(self, changes: dict[str, dict]) -> LedgerWrite: ...
+    def read(self) -> list[Record]: ...
+    def append(self, records: list[Record]) -> LedgerWrite: ...
+    def update(self, changes: dict[str, Record]) -> LedgerWrite: ...
 
 
 class StatusStore(Protocol):
     """Whole-document status files (initial_funding_status.json). Raises StoreError."""
 
-    def read(self, name: str) -> Optional[dict]: ...
-    def write(self, name: str, document: dict) -> None: ...
+    def read(self, name: str) -> Optional[Record]: ...
+    def write(self, name: str, document: Record) -> None: ...
 
 
 class JournalStore(Protocol):

@@ -30,7 +30,7 @@ class Rebuilt:
 
     intents: dict[str, Intent] = field(default_factory=dict)
     funded: dict[str, str] = field(default_factory=dict)
-    sources: Counter = field(default_factory=Counter)
+    sources: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
@@ -45,12 +45,12 @@ def _uint(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def intents_from_records(records: Iterable[Mapping], agent_id: str, known: Iterable[str],
+def intents_from_records(records: Iterable[Mapping[str, Any]], agent_id: str, known: Iterable[str],
                          endpoints: Mapping[str, tuple[str, int]]) -> tuple[dict[str, Intent], list[str]]:
     """This distributor's records (one per recipient) grouped back into intents, for the tx_hashes
     not in `known`.  A record that cannot be read back exactly is skipped with a problem line."""
     known = set(known)
-    groups: dict[str, list[Mapping]] = {}
+    groups: dict[str, list[Mapping[str, Any]]] = {}
     problems: list[str] = []
     for index, record in enumerate(records):
         if record.get("distributor_id") != agent_id:
@@ -61,7 +61,7 @@ def intents_from_records(records: Iterable[Mapping], agent_id: str, known: Itera
             problems.append(f"transactions.json record {index} ({str(tx_hash)[:16]}): {why}; not rebuilt")
             continue
         if tx_hash not in known:
-            groups.setdefault(tx_hash, []).append(record)
+            groups.setdefault(str(tx_hash), []).append(record)
     intents = {}
     for tx_hash, group in groups.items():
         first = group[0]
@@ -92,7 +92,7 @@ def _purpose(value: Any) -> Purpose:
         return Purpose.DISTRIBUTION
 
 
-def _record_problem(record: Mapping) -> str:
+def _record_problem(record: Mapping[str, Any]) -> str:
     if not _is_hash(record.get("tx_hash")):
         return "no 64-hex-digit tx_hash"
     for key in ("sender_id", "recipient_id", "recipient_address"):
@@ -121,7 +121,7 @@ def funded_from_status(document: Any, agent_id: str, paid: Iterable[str]) -> dic
     funded = document.get("funded_recipients")
     names = [r for r in funded if isinstance(r, str)] if isinstance(funded, list) else []
     names += [r for r in hashes if isinstance(r, str)]
-    return {r: (hashes.get(r) if _is_hash(hashes.get(r)) else "") for r in dict.fromkeys(names) if r not in paid}
+    return {r: (str(hashes[r]) if _is_hash(hashes.get(r)) else "") for r in dict.fromkeys(names) if r not in paid}
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ def json_kind(value: Any) -> str:
     return _JSON_KINDS.get(type(value), type(value).__name__)
 
 
-class Problems(list):
+class Problems(list[str]):
     """The problem lines of one file: the first `limit` kept, `total` counts them all."""
 
     def __init__(self, limit: int = MAX_PROBLEMS):
@@ -64,7 +64,7 @@ def _a(value: Any) -> str:
     return kind if kind == "null" else _with_article(kind)
 
 
-def _document(data: Any, name: str, key: str) -> list:
+def _document(data: Any, name: str, key: str) -> list[Any]:
     """`data[key]`, the list of entries of a registry file, or the RegistryError saying what is wrong."""
     if not isinstance(data, dict):
         raise RegistryError(f"{name}: must be a JSON object with {_with_article(repr(key))} list, got {_a(data)}")
@@ -72,7 +72,8 @@ def _document(data: Any, name: str, key: str) -> list:
         raise RegistryError(f"{name}: has no '{key}' list (keys: {', '.join(map(repr, list(data)[:10])) or 'none'})")
     if not isinstance(data[key], list):
         raise RegistryError(f"{name}: '{key}' must be a list, got {_a(data[key])}")
-    return data[key]
+    entries: list[Any] = data[key]
+    return entries
 
 
 def _port(value: Any) -> Optional[int]:
@@ -99,7 +100,7 @@ class Agent:
     has_wallet: bool
     #: The registry entry's own dict, not a copy (the parsed documents are cached and never
     #: mutated): read it, never change it.
-    attributes: dict = field(default_factory=dict, compare=False, hash=False)
+    attributes: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     daemon_rpc_port: Optional[int] = None
 
     @property
@@ -226,7 +227,7 @@ class WalletAgents:
         return self[0]
 
 
-def parse_agents(data: Any) -> tuple[list[Agent], list[str]]:
+def parse_agents(data: Any) -> tuple[list[Agent], Problems]:
     """Entries of agent_registry.json; bad entries are skipped, bad fields ignored, each with a reason
     (the first MAX_PROBLEMS; the list's `total` counts them all)."""
     entries = _document(data, AGENT_REGISTRY, "agents")
@@ -297,7 +298,7 @@ def _weight(raw: Any, who: str, problems: list[str]) -> float:
     return weight
 
 
-def join_miners(data: Any, agents: list[Agent]) -> tuple[list[Miner], list[str]]:
+def join_miners(data: Any, agents: list[Agent]) -> tuple[list[Miner], Problems]:
     """Join miners.json to registry agents by agent_id (by ip_addr only when there is no id)."""
     entries = _document(data, MINERS_REGISTRY, "miners")
     by_id = {a.id: a for a in agents}

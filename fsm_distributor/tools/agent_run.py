@@ -59,25 +59,32 @@ class AgentProcess:
 
     def start(self) -> None:
         # stderr joins stdout as in Monerosim's wrapper (`2>&1`)
-        self.process = subprocess.Popen(self.argv, env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
-        self._reader = threading.Thread(target=self._copy, daemon=True)
+        process = subprocess.Popen(self.argv, env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = process
+        self._reader = threading.Thread(target=self._copy, args=(process,), daemon=True)
         self._reader.start()
 
-    def _copy(self) -> None:
+    def _copy(self, process: subprocess.Popen) -> None:
+        if process.stdout is None:  # never: stdout=PIPE
+            return
         with open(self.log_path, "ab") as out:
-            for raw in self.process.stdout:
+            for raw in process.stdout:
                 out.write(raw)
                 out.flush()
                 self.lines.put(raw.decode("utf-8", errors="replace").rstrip("\n"))
 
+    def _started(self) -> subprocess.Popen:
+        if self.process is None:
+            raise RuntimeError("the agent process has not been started")
+        return self.process
+
     @property
     def pid(self) -> int:
-        return self.process.pid
+        return self._started().pid
 
     def poll(self) -> Optional[int]:
-        return self.process.poll()
+        return self._started().poll()
 
     def stop(self, timeout: float = 30.0) -> Optional[int]:
         """SIGTERM (the agent should leave its step and exit 0), then SIGKILL."""

@@ -59,8 +59,8 @@ def incoming_by_recipient(net: "RegtestNetwork", agent_ids: Iterable[str]
                           ) -> tuple[dict[str, dict[str, Incoming]], dict[str, str]]:
     """({agent: {tx_hash: Incoming}}, {agent: error}): one get_transfers per wallet that holds them."""
     by_wallet: dict[str, list[str]] = defaultdict(list)
-    for aid in agent_ids:
-        by_wallet[net.wallet_of(aid)].append(aid)
+    for agent_id in agent_ids:
+        by_wallet[net.wallet_of(agent_id)].append(agent_id)
     found: dict[str, dict[str, Incoming]] = {aid: {} for ids in by_wallet.values() for aid in ids}
     errors: dict[str, str] = {}
     for wallet_id, ids in by_wallet.items():

@@ -436,7 +436,8 @@ class RegtestNetwork:
                 if not node.fixed_port:
                     node.port = free_port(self._ports_in_use(exclude=node.id))
                 node.process = self._spawn(f"{node.id}-wallet-rpc", self._wallet_args(binary, node))
-            failures = self._await_ready([(f"{n.id}-wallet-rpc", n.process, n.port) for n in todo])
+            failures = self._await_ready([(f"{n.id}-wallet-rpc", n.process, n.port) for n in todo
+                                          if n.process is not None])
             retry = []
             for node in todo:
                 failure = failures.get(f"{node.id}-wallet-rpc")
@@ -676,14 +677,18 @@ def network_from_args(args: argparse.Namespace, **kwargs) -> RegtestNetwork:
     return RegtestNetwork(args.workdir, **network_kwargs(args), **kwargs)
 
 
+def _pid(process: Optional[subprocess.Popen]) -> str:
+    return str(process.pid) if process is not None else "-"
+
+
 def describe(net: RegtestNetwork) -> str:
     width = max([12] + [len(n.id) for n in net.wallet_nodes])
     lines = [f"shared dir : {net.shared_dir}", f"workdir    : {net.workdir}",
-             f"monerod    : {HOST}:{net.daemon_port} (pid {net.daemon_process.pid}), height {net.height()}",
+             f"monerod    : {HOST}:{net.daemon_port} (pid {_pid(net.daemon_process)}), height {net.height()}",
              f"{'agent':<{width}} {'role':<6} {'weight':>6} {'wallet port':>11} {'pid':>8}  published"]
     for n in net.wallet_nodes:
         held = sum(1 for s in net.stand_ins if s.host == n.id)
-        lines.append(f"{n.id:<{width}} {n.role:<6} {n.weight or '':>6} {n.port:>11} {n.process.pid:>8}  "
+        lines.append(f"{n.id:<{width}} {n.role:<6} {n.weight or '':>6} {n.port:>11} {_pid(n.process):>8}  "
                      + (f"holds {held} stand-ins" if n.role == "shared" else ",".join(sorted(n.publish)) or "-"))
     if net.stand_ins:
         first, last = net.stand_ins[0], net.stand_ins[-1]

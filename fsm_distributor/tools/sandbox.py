@@ -137,7 +137,8 @@ def summary(net: RegtestNetwork, records: Sequence[dict], txs: dict, receipts: d
                           max(r.confirmations for r in rcs), "yes" if all(r.ok for r in rcs) else "NO"])
     if len(rcpt_rows) > LISTED_RECIPIENTS:
         matching = sum(1 for row in rcpt_rows if row[-1] == "yes")
-        confs = [c for row in rcpt_rows for c in row[5:7]]
+        confs = [min(r.confirmations for r in rcs) for rcs in per_recipient.values()] + \
+            [max(r.confirmations for r in rcs) for rcs in per_recipient.values()]
         recipients = (f"{len(rcpt_rows)} recipients (each in {SUMMARY_FILE}): {matching} received exactly what "
                       f"was recorded; confirmations {min(confs)}..{max(confs)}")
     else:

@@ -43,7 +43,8 @@ def _transition(record: dict) -> tuple[EdgeKey, float] | None:
     """The edge and time of a well-formed transition record, else None."""
     source, dest, trigger = record.get("from"), record.get("to"), record.get("trigger")
     stamp = _number(record.get("timestamp"))
-    if not all(isinstance(v, str) and v for v in (source, dest, trigger)) or stamp is None:
+    if not (isinstance(source, str) and isinstance(dest, str) and isinstance(trigger, str)) \
+            or not (source and dest and trigger) or stamp is None:
         return None
     return (source, trigger, dest), stamp
 
