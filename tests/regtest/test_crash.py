@@ -112,7 +112,10 @@ def test_twenty_random_sigkills_never_pay_twice_nor_lose_a_record(net, tmp_path)
     kills = 0
     for _ in range(20):
         agent = Agent(net, tmp_path, AGENT, {**BASE, "transaction_frequency": "0"}, seed=4242)
-        time.sleep(rng.uniform(0.5, 1.8))  # start-up takes ~0.3-0.7 s; then a payment every ~0.4 s
+        # Random moments of the payments, not of start-up (which takes 0.3 s idle, seconds under load):
+        # from the journal's load on, a payment takes ~0.4 s.
+        assert agent.until(lambda: agent.events("journal_loaded"), 60, may_exit=True), agent.tail()
+        time.sleep(rng.uniform(0.0, 1.3))
         kills += agent.sigkill()
         if rng.random() < 0.3:
             net.mine(1)

@@ -68,7 +68,7 @@ def assert_each_user_got_two_fives(before, after, users):
         assert after[user.id] - before[user.id] == Counter({5 * XMR: 2}), user.id
 
 
-def test_thirty_users_funded_once_in_five_transactions_within_seconds(net, tmp_path):
+def test_thirty_users_funded_once_in_five_transactions(net, tmp_path):
     before = received_outputs(net)
     elapsed, log, status = run_until(net, tmp_path, "funder", "initial_funding_complete")
     assert status == 0 and elapsed is not None, [e.get("message") for e in log[-10:]]
@@ -85,9 +85,9 @@ def test_thirty_users_funded_once_in_five_transactions_within_seconds(net, tmp_p
     fees = sum({r["tx_hash"]: r["fee"] for r in records}.values())
     status_file = json.loads((net.shared_dir / "initial_funding_status.json").read_text())
     assert status_file["completed"] is True and len(status_file["funded_recipients"]) == USERS
+    # How fast is for bench/ (the suite times nothing); printed for docs/wallet-facts.md.
     print(f"\nfunded {USERS} users in {len(hashes)} transactions, {elapsed:.2f}s from spawn, "
           f"fee per recipient {fees / USERS / XMR:.6f} XMR")
-    assert elapsed < 10.0
 
 
 def test_sigkill_mid_funding_then_restart_funds_everyone_exactly_once(net, tmp_path):
