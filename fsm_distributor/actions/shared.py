@@ -464,14 +464,19 @@ def journal_txset(deps: Deps, mem: Memory, txset: Txset) -> None:
 
 
 def signer_down(deps: Deps, mem: Memory, signer_id: str, exc: WalletError) -> Outcome:
-    """A signer cannot be asked now: the treasury's work waits (the journal keeps what was done)."""
+    """A signer cannot be asked now: the treasury's work waits (the journal keeps what was done).
+
+    A set-up is tried again when Idle finds it due (meanwhile Idle does the rest); a payment or a
+    balance look waits here, since Idle would start it again at once."""
     wait = deps.config.balance_check_interval
     if exc.kind is ErrorKind.WALLET_CLOSED:  # its wallet-rpc restarted: open the wallet again next time
         mem.treasury.opened.pop(signer_id, None)
-    mem.treasury.setup_due_at = deps.clock.time() + wait
+    setting_up = mem.treasury.ready() is None
+    if setting_up:
+        mem.treasury.setup_due_at = deps.clock.time() + wait
     deps.log.warning("treasury_signer_down", message=f"Signer {signer_id} cannot be asked now ({exc}); the "
                      f"treasury waits, trying again in {wait:g}s", signer=signer_id, error_code=exc.code)
-    return Outcome(Trigger.SIGNER_DOWN, delay=wait)
+    return Outcome(Trigger.SIGNER_DOWN, delay=0.0 if setting_up else wait)
 
 
 def setup_discarded(deps: Deps, mem: Memory, setup: Setup, why: str) -> Outcome:

@@ -26,13 +26,14 @@ def tend_treasury(deps: Deps, mem: Memory, _: None) -> Outcome:
     now = deps.clock.time()
     mem.treasury.tend_due_at = now + cfg.balance_check_interval
     setup = mem.treasury.ready()
-    if setup is None or multisig.refill_pending(mem.open_intents(), mem.unconfirmed()):
+    if setup is None:
         return Outcome(Trigger.TREASURY_TENDED)
     try:
-        balance = treasury_balance(deps, mem, setup)
+        balance = treasury_balance(deps, mem, setup)  # also what Idle decides batches by (mode all)
     except WalletError as exc:
         return signer_down(deps, mem, setup.signers[0], exc)
-    if not multisig.needs_refill(cfg, balance.total):
+    if not multisig.needs_refill(cfg, balance.total) or multisig.refill_pending(mem.open_intents(),
+                                                                                mem.unconfirmed()):
         deps.log.debug("treasury_balance", message=f"Treasury holds {format_xmr(balance.total)} XMR "
                        f"({format_xmr(balance.unlocked)} unlocked)", unlocked=balance.unlocked, balance=balance.total)
         return Outcome(Trigger.TREASURY_TENDED)
