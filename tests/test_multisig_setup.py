@@ -269,3 +269,14 @@ def test_signers_are_never_recipients_while_the_treasury_is_on():
     paid_to = {r["recipient_id"] for r in world.ledger.records}
     assert paid_to and not paid_to & {"s1", "s2", "s3"}
     assert make_address("s1") not in {r["recipient_address"] for r in world.ledger.records}
+
+
+def test_a_signer_that_is_a_miner_is_refused_in_one_line_and_its_wallet_left_alone():
+    world = treasury_world({"multisig_signers": "s1,m1,s2"})
+    with capture_logs() as logs:
+        results = run_treasury(world, 10)
+    assert ("OpeningSigners", "signer_down", "Idle") in path(results)
+    refused = [e for e in logs if e["event"] == "treasury_signers_refused"]
+    assert len(refused) == 1 and "m1" in refused[0]["message"] and "accepted: dedicated agents" in refused[0]["message"]
+    assert "create_wallet" not in world.signers["s1"].calls and not world.miners["m1"].calls.count("create_wallet")
+    assert not setups(world)

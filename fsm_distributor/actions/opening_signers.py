@@ -12,7 +12,8 @@ from typing import Optional
 
 import structlog
 
-from fsm_distributor.actions.shared import journal_setup, setup_discarded, signer_agent, signer_down
+from fsm_distributor.actions.shared import (journal_setup, registry_snapshot, setup_discarded, signer_agent,
+                                            signer_down)
 from fsm_distributor.core import multisig
 from fsm_distributor.core.context import Deps
 from fsm_distributor.core.errors import SignerLost, StoreError, WalletError, WalletExists
@@ -25,6 +26,9 @@ def open_signers(deps: Deps, mem: Memory, setup: Setup) -> Outcome:
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(treasury=setup.wallet)
     now = deps.clock.time()
+    refused = _not_dedicated(deps, mem, setup)
+    if refused is not None:
+        return refused
     if setup.wallet not in mem.treasury.setups:
         setup = _adopted(deps, mem) or setup
         journal_setup(deps, mem, setup)
@@ -47,6 +51,24 @@ def open_signers(deps: Deps, mem: Memory, setup: Setup) -> Outcome:
         except WalletError as exc:
             return signer_down(deps, mem, signer_id, exc)
     return Outcome(Trigger.SIGNERS_OPEN, data=setup)
+
+
+def _not_dedicated(deps: Deps, mem: Memory, setup: Setup) -> Optional[Outcome]:
+    """A signer must be an agent of its own: a miner's (or this agent's) wallet-rpc would lose its wallet."""
+    snapshot = registry_snapshot(deps, mem)
+    taken = {m.agent_id for m in snapshot.miners} | {deps.agent_id} if snapshot else {deps.agent_id}
+    clash = [s for s in setup.signers if s in taken]
+    if not clash:
+        return None
+    wait = deps.config.balance_check_interval
+    mem.treasury.setup_due_at = deps.clock.time() + wait
+    if f"signers_not_dedicated:{clash}" not in mem.told:
+        mem.told.add(f"signers_not_dedicated:{clash}")
+        deps.log.error("treasury_signers_refused", message=f"multisig_signers {', '.join(clash)} "
+                       f"{'is' if len(clash) == 1 else 'are'} a miner or this agent; accepted: dedicated agents "
+                       f"(their wallet-rpc serves only the treasury). The treasury is not made; looking again "
+                       f"in {wait:g}s", signers=clash)
+    return Outcome(Trigger.SIGNER_DOWN)
 
 
 def _open(deps: Deps, mem: Memory, setup: Setup, signer_id: str, now: float) -> Setup:
