@@ -34,6 +34,7 @@ from fsm_distributor.adapters.daemon import DaemonPool
 from fsm_distributor.adapters.instance_lock import InstanceLock, LockRefused
 from fsm_distributor.adapters.journal import Journal
 from fsm_distributor.adapters.ledger import StatusFiles, TransactionLedger
+from fsm_distributor.adapters.multisig import SignerPool
 from fsm_distributor.machine import Distributor
 from fsm_distributor.adapters.registry import RegistryReader
 from fsm_distributor.adapters.shared_state import SharedDir
@@ -48,7 +49,9 @@ DEFAULT_SHARED_DIR = "/tmp/monerosim_shared"
 DEFAULT_SEED = 12345
 EXIT_CONFIG = 2
 #: Test-only: "PHASE[:N]" makes the process SIGKILL itself the N-th time it passes PHASE
-#: (after_build, after_journal, after_relay, after_record), to prove crash safety.
+#: (after_build, after_journal, after_relay, after_record; a treasury's (issue 13): after_setup_round_R,
+#: after_txset_build, after_txset_journal, after_txset_sign, after_signed_journal, after_submit), to
+#: prove crash safety.
 CRASH_ENV = "FSM_DISTRIBUTOR_CRASH_AT"
 
 
@@ -137,6 +140,7 @@ def build_agent(args: argparse.Namespace, environ: dict[str, str]) -> tuple[Dist
         rng=np.random.default_rng(seed),
         log=logs.get_logger(agent_id=args.id),
         checkpoint=crash_hook(environ.get(CRASH_ENV, "")),
+        signers=SignerPool(wallets),
     )
     return Distributor(deps), config, wallets
 

@@ -20,7 +20,8 @@ from transitions import Machine
 
 from fsm_distributor.actions import ACTIONS
 from fsm_distributor.core.context import Deps
-from fsm_distributor.core.cycle import Payer, Payment
+from fsm_distributor.core.cycle import Cycle, Payer, Payment
+from fsm_distributor.core.multisig import Setup, Step, TreasuryPayer
 from fsm_distributor.core.memory import Memory
 from fsm_distributor.states import (FINISH_BEFORE_STOP, INITIAL, STATE_DATA, TERMINAL, TRANSITIONS, Outcome, State,
                                     Transition, Trigger)
@@ -70,6 +71,18 @@ class Distributor:
 
     def batch_mode(self) -> bool:
         return isinstance(self._incoming, Payer) and self._incoming.cycle.batch
+
+    # -- multisig treasury (issue 13) --
+    def from_treasury(self) -> bool:
+        """Idle chose the treasury for this cycle (a Cycle), or the treasury is the payment's payer."""
+        data = self._incoming
+        if isinstance(data, Cycle):
+            return data.from_treasury
+        return isinstance(data, Payment) and isinstance(data.payer, TreasuryPayer)
+
+    def keys_agreed(self) -> bool:
+        """The key exchange is over: every signer answered an address."""
+        return isinstance(self._incoming, Setup) and self._incoming.step is not Step.EXCHANGE
 
     def _fits(self, dest: State) -> Callable[[], bool]:
         expected = STATE_DATA[dest]

@@ -22,6 +22,7 @@ from typing import Any, Optional
 
 from fsm_distributor.core.cycle import Built, Cycle, FailedBuild, Payer, Payment, Sender
 from fsm_distributor.core.intent import Intent
+from fsm_distributor.core.multisig import Setup, SpendPlan, Txset
 from fsm_distributor.core.names import Name
 
 
@@ -41,6 +42,19 @@ class State(Name):
     RETRYING = "Retrying"
     RECORDING = "Recording"
     VERIFYING = "Verifying"
+    # -- multisig treasury (issue 13): set-up rounds, upkeep, and a spend's signing steps ----------
+    OPENING_SIGNERS = "OpeningSigners"
+    PREPARING_MULTISIG = "PreparingMultisig"
+    MAKING_MULTISIG = "MakingMultisig"
+    EXCHANGING_KEYS = "ExchangingMultisigKeys"
+    CHECKING_TREASURY = "CheckingTreasury"
+    TENDING_TREASURY = "TendingTreasury"
+    CHECKING_TREASURY_BALANCE = "CheckingTreasuryBalance"
+    SYNCING_MULTISIG = "SyncingMultisig"
+    BUILDING_TXSET = "BuildingTxset"
+    JOURNALING_TXSET = "JournalingTxset"
+    SIGNING_TXSET = "SigningTxset"
+    SUBMITTING = "Submitting"
     STOPPED = "Stopped"
 
 
@@ -85,6 +99,30 @@ class Trigger(Name):
     RECORDED = "recorded"
     RECORD_DEFERRED = "record_deferred"
     VERIFIED = "verified"
+    # -- multisig treasury (issue 13) ---------------------------------------------------------------
+    SET_UP_TREASURY = "set_up_treasury"
+    TEND_TREASURY = "tend_treasury"
+    SIGNERS_OPEN = "signers_open"
+    MULTISIG_PREPARED = "multisig_prepared"
+    MULTISIG_MADE = "multisig_made"
+    KEYS_EXCHANGED = "keys_exchanged"
+    TREASURY_READY = "treasury_ready"
+    SIGNER_DOWN = "signer_down"
+    SETUP_DISCARDED = "setup_discarded"
+    TREASURY_LOW = "treasury_low"
+    TREASURY_TENDED = "treasury_tended"
+    MULTISIG_SYNCED = "multisig_synced"
+    TXSET_BUILT = "txset_built"
+    TXSET_REFUSED = "txset_refused"
+    TXSET_JOURNALED = "txset_journaled"
+    TXSET_COMPLETE = "txset_complete"
+    TXSET_SIGNED = "txset_signed"
+    TXSET_ABANDONED = "txset_abandoned"
+    SUBMITTED = "submitted"
+    SUBMIT_DEFERRED = "submit_deferred"
+    SUBMIT_REJECTED = "submit_rejected"
+    RESUME_SUBMIT = "resume_submit"
+    RESUME_SIGNING = "resume_signing"
     FAULT = "fault"
     SHUTDOWN = "shutdown"
 
@@ -105,8 +143,9 @@ class Outcome:
 INITIAL = State.RECOVERING
 TERMINAL = frozenset({State.STOPPED})
 #: States that run to their end even after SIGTERM: once a payment is journaled it may leave the
-#: wallet, and a simulation is not restarted, so it is relayed and recorded before the agent stops.
-FINISH_BEFORE_STOP = frozenset({State.RELAYING, State.RECORDING})
+#: wallet, and a simulation is not restarted, so it is relayed and recorded before the agent stops
+#: (a treasury spend journaled fully signed likewise: submitted, then recorded).
+FINISH_BEFORE_STOP = frozenset({State.RELAYING, State.RECORDING, State.SUBMITTING})
 
 #: The data each state's action takes (what the trigger into it carries); None: no data.  The machine
 #: checks it at every step, so a state is never entered with another's data.
@@ -124,6 +163,19 @@ STATE_DATA: dict[State, Optional[type]] = {
     State.JOURNALING: Built,
     State.RELAYING: Intent,
     State.RECORDING: Intent,
+    # -- multisig treasury (issue 13) --
+    State.OPENING_SIGNERS: Setup,
+    State.PREPARING_MULTISIG: Setup,
+    State.MAKING_MULTISIG: Setup,
+    State.EXCHANGING_KEYS: Setup,
+    State.CHECKING_TREASURY: Setup,
+    State.TENDING_TREASURY: None,
+    State.CHECKING_TREASURY_BALANCE: Cycle,
+    State.SYNCING_MULTISIG: Payment,
+    State.BUILDING_TXSET: SpendPlan,
+    State.JOURNALING_TXSET: Txset,
+    State.SIGNING_TXSET: Txset,
+    State.SUBMITTING: Intent,
     State.STOPPED: None,
 }
 
@@ -142,6 +194,19 @@ CONCERNS: dict[State, str] = {
     State.RECORDING: "sending",
     State.VERIFYING: "verification",
     State.RETRYING: "recovery",
+    # -- multisig treasury (issue 13) --
+    State.OPENING_SIGNERS: "treasury",
+    State.PREPARING_MULTISIG: "treasury",
+    State.MAKING_MULTISIG: "treasury",
+    State.EXCHANGING_KEYS: "treasury",
+    State.CHECKING_TREASURY: "treasury",
+    State.TENDING_TREASURY: "treasury",
+    State.CHECKING_TREASURY_BALANCE: "selection",
+    State.SYNCING_MULTISIG: "multisig",
+    State.BUILDING_TXSET: "multisig",
+    State.JOURNALING_TXSET: "multisig",
+    State.SIGNING_TXSET: "multisig",
+    State.SUBMITTING: "multisig",
     State.STOPPED: "terminal",
 }
 
@@ -161,6 +226,23 @@ DESCRIPTIONS: dict[State, str] = {
     State.RETRYING: "classify the build error: back off and retry, switch miner, drop recipient or give up",
     State.RECORDING: "append the transaction to transactions.json once (by tx_hash), close the intent",
     State.VERIFYING: "follow recorded transactions until confirmed or failed",
+    # -- multisig treasury (issue 13) --
+    State.OPENING_SIGNERS: "treasury set-up: create (or reopen) the treasury's wallet in each signer's wallet-rpc; "
+                           "a wallet that went further than the journal knows is discarded",
+    State.PREPARING_MULTISIG: "set-up round 0: prepare_multisig on each signer, each answer journaled",
+    State.MAKING_MULTISIG: "set-up round 1: make_multisig (M, the others' round-0 infos) on each signer, journaled",
+    State.EXCHANGING_KEYS: "set-up rounds 2..: exchange_multisig_keys with the others' last infos, journaled; "
+                           "until every signer answers an address",
+    State.CHECKING_TREASURY: "every signer multisig, ready, M-of-N, the same address; {id}_multisig_info.json",
+    State.TENDING_TREASURY: "the treasury's balance: a funding batch from the miners when below "
+                            "multisig_refill_below",
+    State.CHECKING_TREASURY_BALANCE: "the treasury pays: its unlocked balance must cover amount + fee reserve",
+    State.SYNCING_MULTISIG: "export_multisig_info from every signer, import into every signer (one round per "
+                            "spend); M of them take part",
+    State.BUILDING_TXSET: "transfer on one signer: a multisig txset (its signature), checked by describe_transfer",
+    State.JOURNALING_TXSET: "write the (partially) signed txset durably; once M have signed, its intent (built)",
+    State.SIGNING_TXSET: "sign_multisig on the next signer that has not signed (another if one refuses)",
+    State.SUBMITTING: "submit_multisig the journaled fully signed set (idempotent: same tx_hash)",
     State.STOPPED: "terminal: SIGTERM/SIGINT was received",
 }
 
@@ -201,7 +283,9 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t(S.IDLE, T.WAKE, S.DISCOVERING, "a single payment is due (transaction_frequency)"),
     _t(S.IDLE, T.FUND, S.DISCOVERING, "a funding batch is due (initial funding, then md_funding_cycle_interval)"),
 
-    _t(S.DISCOVERING, T.DISCOVERED, S.SELECTING_MINER, "at least one miner has a wallet"),
+    _t(S.DISCOVERING, T.DISCOVERED, S.SELECTING_MINER, "at least one miner has a wallet", unless="from_treasury"),
+    _t(S.DISCOVERING, T.DISCOVERED, S.CHECKING_TREASURY_BALANCE, "multisig: the treasury pays this cycle",
+       condition="from_treasury"),
     _t(S.DISCOVERING, T.REGISTRY_UNAVAILABLE, S.IDLE, "registry missing or unreadable: retry later"),
     _t(S.DISCOVERING, T.NO_MINERS, S.IDLE, "no miner with a reachable wallet entry"),
 
@@ -215,12 +299,17 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t(S.CHECKING_BALANCE, T.BALANCE_LOW, S.SELECTING_MINER, "exclude this miner for the cycle"),
     _t(S.CHECKING_BALANCE, T.MINER_UNREACHABLE, S.SELECTING_MINER, "wallet down: cool the miner down"),
 
-    _t(S.SELECTING_RECIPIENT, T.RECIPIENT_SELECTED, S.BUILDING, "address resolved and valid"),
+    _t(S.SELECTING_RECIPIENT, T.RECIPIENT_SELECTED, S.BUILDING, "address resolved and valid", unless="from_treasury"),
+    _t(S.SELECTING_RECIPIENT, T.RECIPIENT_SELECTED, S.SYNCING_MULTISIG, "the treasury pays: its signers sign",
+       condition="from_treasury"),
     _t(S.SELECTING_RECIPIENT, T.RECIPIENT_UNREACHABLE, S.SELECTING_RECIPIENT,
        "no valid address: skip this recipient for the cycle"),
     _t(S.SELECTING_RECIPIENT, T.NO_RECIPIENT, S.IDLE, "no eligible recipient left"),
 
-    _t(S.PLANNING_BATCH, T.BATCH_PLANNED, S.BUILDING, "<= 15 destinations, each recipient's outputs together"),
+    _t(S.PLANNING_BATCH, T.BATCH_PLANNED, S.BUILDING, "<= 15 destinations, each recipient's outputs together",
+       unless="from_treasury"),
+    _t(S.PLANNING_BATCH, T.BATCH_PLANNED, S.SYNCING_MULTISIG, "the treasury pays the batch (multisig_mode all)",
+       condition="from_treasury"),
     _t(S.PLANNING_BATCH, T.BATCH_UNAFFORDABLE, S.SELECTING_MINER, "cannot fund even one recipient: next miner"),
     _t(S.PLANNING_BATCH, T.NOTHING_TO_FUND, S.IDLE, "no address yet or all pending: wait"),
     _t(S.PLANNING_BATCH, T.FUNDING_COMPLETE, S.IDLE, "every eligible recipient funded once (or given up)"),
@@ -249,6 +338,50 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t(S.RECORDING, T.RECORD_DEFERRED, S.IDLE, "shared dir not writable: the intent stays open"),
 
     _t(S.VERIFYING, T.VERIFIED, S.IDLE, "statuses, heights and confirmations written"),
+) + (
+    # -- multisig treasury (issue 13): set-up, one state per round; each answer journaled as it comes --
+    _t(S.IDLE, T.SET_UP_TREASURY, S.OPENING_SIGNERS, "multisig on, no ready treasury: make (or resume) one"),
+    _t(S.OPENING_SIGNERS, T.SIGNERS_OPEN, S.PREPARING_MULTISIG, "the set-up's wallet is open in every signer"),
+    _t(S.PREPARING_MULTISIG, T.MULTISIG_PREPARED, S.MAKING_MULTISIG, "every signer's round-0 info journaled"),
+    _t(S.MAKING_MULTISIG, T.MULTISIG_MADE, S.EXCHANGING_KEYS, "every signer is multisig (not yet ready)"),
+    _t(S.EXCHANGING_KEYS, T.KEYS_EXCHANGED, S.EXCHANGING_KEYS, "a round done, another is needed",
+       unless="keys_agreed"),
+    _t(S.EXCHANGING_KEYS, T.KEYS_EXCHANGED, S.CHECKING_TREASURY, "every signer answered an address",
+       condition="keys_agreed"),
+    _t(S.CHECKING_TREASURY, T.TREASURY_READY, S.IDLE, "ready, one address: published in {id}_multisig_info.json"),
+) + tuple(
+    _t(state, trigger, S.IDLE, note) for trigger, note in (
+        (T.SIGNER_DOWN, "a signer's wallet-rpc is unreachable: the journal keeps the set-up, resumed later"),
+        (T.SETUP_DISCARDED, "a signer cannot go on with this set-up: made again under a new name"))
+    for state in (S.OPENING_SIGNERS, S.PREPARING_MULTISIG, S.MAKING_MULTISIG, S.EXCHANGING_KEYS, S.CHECKING_TREASURY)
+) + (
+    # -- multisig treasury: upkeep --
+    _t(S.IDLE, T.TEND_TREASURY, S.TENDING_TREASURY, "the treasury is ready: look at its balance"),
+    _t(S.TENDING_TREASURY, T.TREASURY_LOW, S.DISCOVERING, "below multisig_refill_below: a funding batch from a miner"),
+    _t(S.TENDING_TREASURY, T.TREASURY_TENDED, S.IDLE, "enough, or a refill on its way"),
+    _t(S.TENDING_TREASURY, T.SIGNER_DOWN, S.IDLE, "no signer answers: look again later"),
+    # -- multisig treasury: a spend (payments, and batches in multisig_mode all) --
+    _t(S.CHECKING_TREASURY_BALANCE, T.BALANCE_OK, S.SELECTING_RECIPIENT, "unlocked >= amount + fee reserve",
+       unless="batch_mode"),
+    _t(S.CHECKING_TREASURY_BALANCE, T.BALANCE_OK, S.PLANNING_BATCH, "unlocked covers one recipient's outputs",
+       condition="batch_mode"),
+    _t(S.CHECKING_TREASURY_BALANCE, T.BALANCE_LOW, S.IDLE, "change locked or refill due: the payment waits"),
+    _t(S.CHECKING_TREASURY_BALANCE, T.SIGNER_DOWN, S.IDLE, "no signer answers: the payment waits"),
+    _t(S.SYNCING_MULTISIG, T.MULTISIG_SYNCED, S.BUILDING_TXSET, "M signers exchanged their multisig info"),
+    _t(S.SYNCING_MULTISIG, T.SIGNER_DOWN, S.IDLE, "fewer than M signers answer: nothing was built"),
+    _t(S.BUILDING_TXSET, T.TXSET_BUILT, S.JOURNALING_TXSET, "a set with the builder's signature: it cannot pay yet"),
+    _t(S.BUILDING_TXSET, T.TXSET_REFUSED, S.IDLE, "the builder refused or answered a wrong set: nothing built"),
+    _t(S.JOURNALING_TXSET, T.TXSET_JOURNALED, S.SIGNING_TXSET, "partially signed set on disk"),
+    _t(S.JOURNALING_TXSET, T.TXSET_COMPLETE, S.SUBMITTING, "M signatures: the set and its intent (built) on disk"),
+    _t(S.JOURNALING_TXSET, T.JOURNAL_FAILED, S.IDLE, "cannot persist: the set is dropped, nothing was paid"),
+    _t(S.SIGNING_TXSET, T.TXSET_SIGNED, S.JOURNALING_TXSET, "one more signature"),
+    _t(S.SIGNING_TXSET, T.TXSET_ABANDONED, S.IDLE, "no signer left that can sign it: abandoned, nothing paid"),
+    _t(S.SIGNING_TXSET, T.SIGNER_DOWN, S.IDLE, "the signers left are unreachable: the set stays open"),
+    _t(S.SUBMITTING, T.SUBMITTED, S.RECORDING, "the daemon has it (same hash every time)"),
+    _t(S.SUBMITTING, T.SUBMIT_DEFERRED, S.IDLE, "no signer reachable: the intent stays open, recovery retries"),
+    _t(S.SUBMITTING, T.SUBMIT_REJECTED, S.IDLE, "-36: its inputs were spent meanwhile: failed, nothing paid"),
+    _t(S.RECOVERING, T.RESUME_SUBMIT, S.SUBMITTING, "a treasury spend was journaled fully signed, maybe not sent"),
+    _t(S.RECOVERING, T.RESUME_SIGNING, S.SIGNING_TXSET, "a treasury spend was journaled partially signed"),
 ) + tuple(
     _t(state, T.FAULT, S.IDLE, "unexpected error in the action: logged, cycle abandoned")
     for state in State if state not in TERMINAL

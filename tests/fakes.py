@@ -20,11 +20,13 @@ from fsm_distributor.adapters.shared_state import SharedIOError
 from fsm_distributor.core.address import encode_address
 from fsm_distributor.core.config import Config, load_config
 from fsm_distributor.core.context import Deps
-from fsm_distributor.core.errors import TxUnknown, WalletError, WalletUnavailable
+from fsm_distributor.core.errors import (SignerLost, TxsetIncomplete, TxsetRejected, TxsetStale, TxUnknown, WalletError,
+                                         WalletExists, WalletUnavailable)
 from fsm_distributor.core.intent import Intent, Loaded
 from fsm_distributor.core.names import Status, check_move
-from fsm_distributor.core.ports import (Balance, KeyImage, LedgerWrite, Location, Outgoing, Transfer, TransferInfo,
-                                        Where)
+from fsm_distributor.core.multisig import exchange_rounds, kept_when_compacted
+from fsm_distributor.core.ports import (Balance, KexStep, KeyImage, LedgerWrite, Location, MultisigState,
+                                        MultisigTxset, Outgoing, SignedTxset, Transfer, TransferInfo, Where)
 from fsm_distributor.core.registry import build_snapshot
 from fsm_distributor.machine import Distributor
 
@@ -68,21 +70,13 @@ class SentTx:
     priority: int
 
 
-class FakeWallet:
-    """A scriptable wallet: `script[method]` is a queue of exceptions (None = answer normally)."""
+class Scripted:
+    """A fake whose calls can fail on demand: `script[method]` is a queue of exceptions (None =
+    answer normally); `down` makes every call fail as an unreachable wallet-rpc."""
 
-    def __init__(self, address: str, unlocked: int = 100 * XMR, total: Optional[int] = None, fee: int = 2_605_200_000):
-        self.address = address
-        self.unlocked = unlocked
-        self.total = unlocked if total is None else total
-        self.fee = fee
-        self.down = False
-        self.script: dict[str, list[Optional[Exception]]] = {}
-        self.calls: list[str] = []
-        self.sent: list[SentTx] = []
-        self.builds: dict[str, tuple[str, list, int]] = {}  # metadata -> (tx_hash, destinations, priority)
-        self.tx_types: dict[str, dict] = {}  # tx_hash -> get_transfer_by_txid answer
-        self.daemon: Optional["FakeDaemon"] = None  # the miner's own monerod, if linked
+    down: bool
+    calls: list[str]
+    script: dict[str, list[Optional[Exception]]]
 
     def fail_next(self, method: str, *errors: Exception) -> None:
         self.script.setdefault(method, []).extend(errors)
@@ -96,6 +90,23 @@ class FakeWallet:
             error = queue.pop(0)
             if error is not None:
                 raise error
+
+
+class FakeWallet(Scripted):
+    """A scriptable wallet (see Scripted)."""
+
+    def __init__(self, address: str, unlocked: int = 100 * XMR, total: Optional[int] = None, fee: int = 2_605_200_000):
+        self.address = address
+        self.unlocked = unlocked
+        self.total = unlocked if total is None else total
+        self.fee = fee
+        self.down = False
+        self.script: dict[str, list[Optional[Exception]]] = {}
+        self.calls: list[str] = []
+        self.sent: list[SentTx] = []
+        self.builds: dict[str, tuple[str, list, int]] = {}  # metadata -> (tx_hash, destinations, priority)
+        self.tx_types: dict[str, dict] = {}  # tx_hash -> get_transfer_by_txid answer
+        self.daemon: Optional["FakeDaemon"] = None  # the miner's own monerod, if linked
 
     def get_balance(self) -> Balance:
         self._enter("get_balance")
@@ -348,16 +359,24 @@ class FakeJournal:
         self.intents: dict[str, Intent] = {}
         self.adopted: dict[str, str] = {}
         self.fail = 0
-        self.writes: list[tuple[str, str]] = []  # (tx_hash, status)
+        self.writes: list[tuple[str, str]] = []  # (tx_hash, status); multisig lines: (key, kind/status)
         #: What the next load finds instead of the intents: "missing", or a problem (set aside).
         self.damage: Optional[str] = None
+        #: multisig treasury (issue 13): the set-up and txset lines, the last per key.
+        self.multisig: dict[str, dict] = {}
 
     def load(self) -> Loaded:
         if self.damage == "missing":
             return Loaded({}, found=False)
         if self.damage:
             return Loaded({}, problems=(self.damage,), set_aside="x_distributor_journal.corrupt-1.json")
-        return Loaded(dict(self.intents), dict(self.adopted))
+        multisig = {k: dict(b) for k, b in self.multisig.items() if kept_when_compacted(b, self.intents)}
+        return Loaded(dict(self.intents), dict(self.adopted), multisig=multisig)
+
+    def put_multisig(self, key: str, body: dict) -> None:
+        self._maybe_fail()
+        self.multisig[key] = dict(body)
+        self.writes.append((key, body.get("status") or body.get("kind", "")))
 
     def _maybe_fail(self) -> None:
         if self.fail:
@@ -401,6 +420,11 @@ class World:
     miners: dict[str, FakeWallet] = field(default_factory=dict)
     users: dict[str, FakeWallet] = field(default_factory=dict)
     daemons: dict[str, "FakeDaemon"] = field(default_factory=dict)
+    treasury: Optional["FakeTreasuryNet"] = None  # multisig (issue 13): the signers' side
+
+    @property
+    def signers(self) -> dict[str, "FakeSignerRpc"]:
+        return self.treasury.servers if self.treasury else {}
 
     @property
     def mem(self):
@@ -450,7 +474,7 @@ class World:
 def make_world(attributes: Optional[dict[str, str]] = None, *, users: int = 3, seed: int = 7,
                weights: tuple = (60, 40), unlocked: int = 100 * XMR, user_addresses: str = "registry",
                agent_id: str = "distributor", journal: Optional[FakeJournal] = None,
-               recovered: bool = True) -> World:
+               recovered: bool = True, signers: tuple[str, ...] = ()) -> World:
     """Build the fakes and a real Distributor over them.
 
     `user_addresses`: "registry" puts each user's address in its registry
@@ -486,6 +510,11 @@ def make_world(attributes: Optional[dict[str, str]] = None, *, users: int = 3, s
         if user_addresses == "registry":
             entry["wallet_address"] = address
         agents.append(entry)
+    treasury = FakeTreasuryNet(wallets, daemon_factory.add(18100, FakeDaemon())) if signers else None
+    for i, sid in enumerate(signers, start=1):  # multisig (issue 13): dedicated signer agents
+        wallets.add(28200 + i, FakeSignerRpc(sid, treasury))
+        agents.append({"id": sid, "ip_addr": "127.0.0.1", "wallet": True, "wallet_rpc_port": 28200 + i,
+                       "daemon_rpc_port": 18100, "attributes": {"can_receive_distributions": "true"}})
     registry = FakeRegistry(agents, miners_json)
     ledger = FakeLedger()
     journal = journal or FakeJournal()
@@ -493,9 +522,9 @@ def make_world(attributes: Optional[dict[str, str]] = None, *, users: int = 3, s
     deps = Deps(config=config, agent_id=agent_id, registry=registry, wallets=wallets, daemons=daemon_factory,
                 ledger=ledger,
                 journal=journal, status=FakeStatus(), clock=clock, rng=np.random.default_rng(seed),
-                log=structlog.get_logger().bind(agent_id=agent_id))
+                log=structlog.get_logger().bind(agent_id=agent_id), signers=wallets)
     world = World(config, wallets, registry, ledger, journal, clock, Distributor(deps), world_miners, world_users,
-                  daemons)
+                  daemons, treasury)
     if recovered:  # start-up recovery over an empty journal: Recovering -> Idle
         assert world.step().trigger == "recovered"
     return world
@@ -511,3 +540,426 @@ def transfer_error(kind: str) -> WalletError:
         "bad_address": rpc_error(-2, "WALLET_RPC_ERROR_CODE_WRONG_ADDRESS"),
         "too_large": rpc_error(-18, "transaction too large"),
     }[kind]
+
+
+
+# ---------------------------------------------------------------- multisig treasury (issue 13)
+# Faithful to what wallet-rpc 0.18.0.0 answered (docs/wallet-facts.md, "Multisig"): make + N-M+1
+# exchange rounds, the enable flag written only by a make_multisig of the same session, -28/-1/-33/-48
+# in the key exchange, one spend per export/import round (a signer's nonce is used by building or
+# signing: -35 "stale data"), -35 already signed / fully signed, -33 half-signed submit, -36 inputs
+# spent by another set, and a resubmitted signed set answering the same hash, also once mined.
+
+PLACEHOLDER = "41fJjQDhryD11111"
+
+
+@dataclass
+class FakeMsFile:
+    """One wallet file in one signer's wallet directory."""
+
+    uid: str
+    multisig: bool = False
+    ready: bool = False
+    threshold: int = 0
+    total: int = 0
+    members: tuple[str, ...] = ()
+    kex_round: int = 0          # 1 after make, +1 per exchange
+    enabled: bool = False       # enable-multisig-experimental, as saved in the file
+    nonce: int = 0              # the multisig nonce of its last export_info
+    used: set = field(default_factory=set)       # nonces consumed by building or signing
+    known: dict = field(default_factory=dict)    # other uid -> the nonce it imported
+    synced_outputs: int = 0     # outputs the last import covered
+    broken: bool = False        # cannot be opened (keys and cache do not match)
+
+
+@dataclass
+class FakeSet:
+    id: str
+    group: tuple[str, ...]
+    inputs: tuple[int, ...]
+    destinations: tuple[tuple[str, int], ...]
+    fee: int
+    nonces: dict
+    signed_by: tuple[str, ...]
+    threshold: int
+
+    @property
+    def tx_hash(self) -> str:
+        return hashlib.sha256(f"{self.id}:{sorted(self.signed_by)}".encode()).hexdigest()
+
+
+@dataclass
+class FakeOutput:
+    amount: int
+    locked: bool = False
+    spent_by: str = ""
+
+
+class FakeBook:
+    """A treasury's outputs (one per multisig group)."""
+
+    def __init__(self, address: str):
+        self.address = address
+        self.outputs: list[FakeOutput] = []
+        self.credited: set = set()
+        self.submitted: dict[str, FakeSet] = {}  # tx_hash -> set
+
+
+class FakeTreasuryNet:
+    """The multisig side of the world: every signer's wallet-rpc, the treasuries' outputs, their daemon."""
+
+    def __init__(self, wallets: FakeWallets, daemon: FakeDaemon):
+        self.wallets, self.daemon = wallets, daemon
+        self.servers: dict[str, "FakeSignerRpc"] = {}
+        self.books: dict[tuple[str, ...], FakeBook] = {}
+        self.sets: dict[str, FakeSet] = {}   # txset string -> set
+        self.lock_incoming = False
+        self._n = 0
+
+    def fresh(self) -> int:
+        self._n += 1
+        return self._n
+
+    def book(self, members: tuple[str, ...]) -> FakeBook:
+        if members not in self.books:
+            self.books[members] = FakeBook(make_address("treasury:" + ",".join(members)))
+        return self.books[members]
+
+    def scan(self, book: FakeBook) -> None:
+        """Funds sent to the treasury by the world's wallets (a refresh)."""
+        for wallet, tx in self.wallets.all_sent():
+            for i, (address, amount) in enumerate(tx.destinations):
+                if address == book.address and (tx.tx_hash, i) not in book.credited:
+                    book.credited.add((tx.tx_hash, i))
+                    book.outputs.append(FakeOutput(amount, locked=self.lock_incoming))
+
+    def credit(self, members: tuple[str, ...], *amounts: int) -> None:
+        book = self.book(members)
+        book.outputs += [FakeOutput(a) for a in amounts]
+
+    def unlock(self) -> None:
+        for book in self.books.values():
+            for output in book.outputs:
+                output.locked = False
+
+    def encode(self, fake: FakeSet) -> str:
+        text = f"4d6f6e65726f:{fake.id}:{','.join(fake.signed_by)}"
+        self.sets[text] = replace(fake, nonces=dict(fake.nonces))
+        return text
+
+
+def _ki(book: FakeBook, index: int) -> str:
+    return hashlib.sha256(f"ki:{book.address}:{index}".encode()).hexdigest()
+
+
+class FakeSignerRpc(Scripted):
+    """One signer's wallet-rpc: the MultisigSigner port, and the Wallet calls Verifying makes there."""
+
+    def __init__(self, signer_id: str, net: FakeTreasuryNet):
+        self.id, self.net = signer_id, net
+        net.servers[signer_id] = self
+        self.files: dict[str, FakeMsFile] = {}
+        self.open: Optional[str] = None
+        self.session_enabled = False
+        self.down = False
+        self.calls: list[str] = []
+        self.script: dict[str, list[Optional[Exception]]] = {}
+
+    # -- harness ------------------------------------------------------------------------------
+    def restart(self) -> None:
+        """SIGTERM and start again: it saved, and serves no wallet until one is opened."""
+        self.open, self.session_enabled = None, False
+
+    def _file(self, method: str) -> FakeMsFile:
+        if self.open is None:
+            raise rpc_error(-13, "No wallet file", method)
+        return self.files[self.open]
+
+    def wallet(self) -> FakeMsFile:
+        return self._file("-")
+
+    def _book(self, f: FakeMsFile) -> FakeBook:
+        return self.net.book(f.members)
+
+    # -- wallet files -------------------------------------------------------------------------
+    def create_wallet(self, name: str, password: str) -> None:
+        self._enter("create_wallet")
+        if name in self.files:
+            raise WalletExists("create_wallet", "Cannot create wallet. Already exists.", code=-21)
+        self.files[name] = FakeMsFile(f"{self.id}/{name}")
+        self.open, self.session_enabled = name, False
+
+    def open_wallet(self, name: str, password: str) -> None:
+        self._enter("open_wallet")
+        if name not in self.files or self.files[name].broken:
+            raise SignerLost("open_wallet", "Failed to open wallet", code=-1)
+        self.open = name
+        self.session_enabled = self.files[name].enabled
+
+    def close_wallet(self) -> None:
+        self._enter("close_wallet")
+        self._file("close_wallet")
+        self.open, self.session_enabled = None, False
+
+    # -- set-up -------------------------------------------------------------------------------
+    def prepare(self) -> str:
+        self._enter("prepare_multisig")
+        f = self._file("prepare_multisig")
+        if f.multisig:
+            raise SignerLost("prepare_multisig", "This wallet is already multisig", code=-28)
+        self.session_enabled = True
+        return f"MultisigxV2R1:{f.uid}:{self.net.fresh()}"
+
+    def make(self, infos, threshold: int, password: str) -> KexStep:
+        self._enter("make_multisig")
+        f = self._file("make_multisig")
+        if f.multisig:
+            raise SignerLost("make_multisig", "This wallet is already multisig", code=-28)
+        uids = []
+        for info in infos:
+            if not info.startswith("MultisigxV2R1:"):
+                raise SignerLost("make_multisig", "Multisig kex msg decoding error.", code=-1)
+            uids.append(info.split(":")[1])
+        others = [u for u in uids if u != f.uid]
+        if len(set(others)) != len(others):
+            raise SignerLost("make_multisig", "Duplicate signers not allowed when converting a wallet to multisig.",
+                             code=-1)
+        total = len(others) + 1
+        if not 1 <= threshold <= total or not others:
+            raise SignerLost("make_multisig", "multisig account: tried to set invalid threshold.", code=-1)
+        f.multisig, f.threshold, f.total, f.kex_round = True, threshold, total, 1
+        f.members = tuple(sorted(others + [f.uid]))
+        f.enabled = self.session_enabled  # make_multisig rewrites the file, with the session's setting
+        if exchange_rounds(total, threshold) == 0:  # (1-of-N: not used here)
+            f.ready = True
+        return KexStep(self._kex(f), PLACEHOLDER + "x" * 79)
+
+    def _kex(self, f: FakeMsFile) -> str:
+        return f"MultisigxV2Rn:{f.kex_round}:{f.uid}:{','.join(f.members)}"
+
+    def exchange(self, infos, password: str) -> KexStep:
+        self._enter("exchange_multisig_keys")
+        f = self._file("exchange_multisig_keys")
+        if not f.multisig:
+            raise rpc_error(-31, "This wallet is not multisig", "exchange_multisig_keys")
+        if f.ready:
+            raise SignerLost("exchange_multisig_keys", "This wallet is multisig, and already finalized", code=-28)
+        if not f.enabled:
+            raise SignerLost("exchange_multisig_keys", "This wallet is multisig, and multisig is disabled.", code=-48)
+        parsed = []
+        for info in infos:
+            parts = info.split(":")
+            if len(parts) != 4 or parts[0] != "MultisigxV2Rn":
+                raise SignerLost("exchange_multisig_keys", "Error calling exchange_multisig_info: Multisig kex msg "
+                                 "decoding error.", code=-1)
+            parsed.append(parts)
+        if any(int(p[1]) != f.kex_round for p in parsed):
+            raise SignerLost("exchange_multisig_keys", "Error calling exchange_multisig_info: Messages don't have "
+                             "the expected kex round number.", code=-1)
+        if len({p[2] for p in parsed} - {f.uid}) < f.total - 1:
+            raise SignerLost("exchange_multisig_keys", "Needs multisig info from more participants", code=-33)
+        f.kex_round += 1
+        if f.kex_round == 1 + exchange_rounds(f.total, f.threshold):
+            f.ready = True
+            return KexStep(self._kex(f), self._book(f).address)
+        return KexStep(self._kex(f), "")
+
+    def state(self) -> MultisigState:
+        self._enter("is_multisig")
+        f = self._file("is_multisig")
+        return MultisigState(f.multisig, f.ready, f.threshold, f.total)
+
+    def address(self) -> str:
+        self._enter("get_address")
+        f = self._file("get_address")
+        return self._book(f).address if f.ready else make_address(f.uid)
+
+    get_address = address  # the Wallet port's name (Verifying, _report_changed_wallet)
+
+    # -- balance and the export/import round --------------------------------------------------
+    def refresh(self) -> None:
+        self._enter("refresh")
+        f = self._file("refresh")
+        if f.ready:
+            self.net.scan(self._book(f))
+
+    def balance(self) -> Balance:
+        self._enter("get_balance")
+        f = self._file("get_balance")
+        unspent = [o for o in self._book(f).outputs if not o.spent_by] if f.ready else []
+        return Balance(sum(o.amount for o in unspent), sum(o.amount for o in unspent if not o.locked))
+
+    get_balance = balance
+
+    def _ready(self, method: str) -> FakeMsFile:
+        f = self._file(method)
+        if not f.multisig:
+            raise rpc_error(-31, "This wallet is not multisig", method)
+        if not f.ready:
+            raise rpc_error(-31, "This wallet is multisig, but not yet finalized", method)
+        return f
+
+    def export_info(self) -> str:
+        self._enter("export_multisig_info")
+        f = self._ready("export_multisig_info")
+        f.nonce = self.net.fresh()
+        return f"msinfo:{f.uid}:{f.nonce}:{len(self._book(f).outputs)}"
+
+    def import_info(self, infos) -> int:
+        self._enter("import_multisig_info")
+        f = self._ready("import_multisig_info")
+        others = [i.split(":") for i in infos if i.split(":")[1] != f.uid]
+        if not others:
+            raise rpc_error(-1, "Error calling import_multisig: Wrong number of multisig sources",
+                            "import_multisig_info")
+        for _, uid, nonce, _outputs in others:
+            f.known[uid] = int(nonce)
+        f.synced_outputs = len(self._book(f).outputs)
+        return f.synced_outputs
+
+    # -- spending -----------------------------------------------------------------------------
+    def transfer(self, destinations, *, priority: int) -> MultisigTxset:
+        self._enter("transfer")
+        f = self._ready("transfer")
+        book = self._book(f)
+        if f.synced_outputs < len(book.outputs):
+            raise rpc_error(-16, "No transaction created", "transfer")
+        pairs = tuple((d.address, d.amount) for d in destinations)
+        fee = 1_808_400_000
+        need = sum(a for _, a in pairs) + fee
+        chosen, total = [], 0
+        for index, output in enumerate(book.outputs):
+            if total >= need:
+                break
+            if not output.spent_by and not output.locked:
+                chosen.append(index)
+                total += output.amount
+        if total < need:
+            unspent = sum(o.amount for o in book.outputs if not o.spent_by)
+            raise rpc_error(-37 if unspent >= need else -17,
+                            "not enough unlocked money" if unspent >= need else "not enough money", "transfer")
+        f.used.add(f.nonce)
+        nonces = {**f.known, f.uid: f.nonce}
+        fake = FakeSet(f"set{self.net.fresh()}", f.members, tuple(chosen), pairs, fee, nonces, (f.uid,), f.threshold)
+        return MultisigTxset(self.net.encode(fake), fee, sum(a for _, a in pairs), tuple(_ki(book, i) for i in chosen))
+
+    def _set(self, method: str, text: str) -> FakeSet:
+        fake = self.net.sets.get(text)
+        if fake is None:
+            raise rpc_error(-26, "Failed to parse hex.", method)
+        return fake
+
+    def describe(self, txset: str) -> tuple:
+        self._enter("describe_transfer")
+        self._ready("describe_transfer")
+        return self._set("describe_transfer", txset).destinations
+
+    def sign(self, txset: str) -> SignedTxset:
+        self._enter("sign_multisig")
+        f = self._ready("sign_multisig")
+        fake = self._set("sign_multisig", txset)
+        if len(fake.signed_by) >= fake.threshold:
+            raise TxsetStale("sign_multisig", "Failed to sign multisig tx: Transaction is already fully signed",
+                             code=-35)
+        if f.uid in fake.signed_by:
+            raise TxsetStale("sign_multisig", "Failed to sign multisig tx: Transaction already signed by this "
+                             "private key", code=-35)
+        if fake.nonces.get(f.uid) != f.nonce or f.nonce in f.used:
+            raise TxsetStale("sign_multisig", "Failed to sign multisig tx: This signature was made with stale "
+                             "data: export fresh multisig data, which other participants must then use", code=-35)
+        f.used.add(f.nonce)
+        signed = replace(fake, signed_by=fake.signed_by + (f.uid,))
+        text = self.net.encode(signed)
+        return SignedTxset(text, (signed.tx_hash,) if len(signed.signed_by) >= signed.threshold else ())
+
+    def submit(self, txset: str) -> tuple[str, ...]:
+        self._enter("submit_multisig")
+        f = self._ready("submit_multisig")
+        fake = self._set("submit_multisig", txset)
+        if len(fake.signed_by) < fake.threshold:
+            raise TxsetIncomplete("submit_multisig", "Not enough signers signed this transaction.", code=-33)
+        book = self._book(f)
+        if fake.tx_hash in book.submitted:
+            return (fake.tx_hash,)  # the same set again: the same hash, nothing new (also once mined)
+        if any(book.outputs[i].spent_by for i in fake.inputs):
+            raise TxsetRejected("submit_multisig", "Failed to submit multisig tx: transaction was rejected by daemon",
+                                code=-36)
+        for i in fake.inputs:
+            book.outputs[i].spent_by = fake.tx_hash
+        change = sum(book.outputs[i].amount for i in fake.inputs) - sum(a for _, a in fake.destinations) - fake.fee
+        if change:
+            book.outputs.append(FakeOutput(change, locked=True))
+            book.credited.add((fake.tx_hash, "change"))
+        book.submitted[fake.tx_hash] = fake
+        self.net.daemon.add_to_pool(fake.tx_hash, tuple(_ki(book, i) for i in fake.inputs))
+        return (fake.tx_hash,)
+
+    def transfer_info(self, txid: str) -> TransferInfo:
+        self._enter("get_transfer_by_txid")
+        f = self._file("get_transfer_by_txid")
+        daemon = self.net.daemon
+        if not f.ready or txid not in self._book(f).submitted:
+            raise TxUnknown("get_transfer_by_txid", f"{txid} is unknown to the wallet", code=-8)
+        if txid in daemon.blocks:
+            return TransferInfo("out", daemon.blocks[txid], daemon.height_now - daemon.blocks[txid])
+        return TransferInfo("pending")
+
+
+TREASURY_ATTRIBUTES = {"multisig_mode": "payments", "multisig_signers": "s1,s2,s3", "multisig_threshold": "2",
+                       "multisig_funding_amount": "30", "multisig_funding_outputs": "5",
+                       "multisig_refill_below": "5", "verification_interval": "5", "transaction_frequency": "10"}
+
+
+def treasury_world(attributes: Optional[dict[str, str]] = None, **kwargs) -> World:
+    """A world with a treasury of signers s1..sN (`multisig_signers`), recovered, in Idle."""
+    attrs = {**TREASURY_ATTRIBUTES, **(attributes or {})}
+    return make_world(attrs, signers=tuple(attrs["multisig_signers"].split(",")), **kwargs)
+
+
+class Crash(BaseException):
+    """The process dies at a checkpoint (BaseException: the machine's fault handling does not catch it)."""
+
+
+def crash_at(world: World, phase: str, nth: int = 1) -> None:
+    """The `nth` pass of checkpoint `phase` kills the agent (raises Crash out of step())."""
+    seen = {"n": 0}
+
+    def checkpoint(name: str) -> None:
+        if name == phase:
+            seen["n"] += 1
+            if seen["n"] == nth:
+                raise Crash(phase)
+    world.distributor.deps = replace(world.distributor.deps, checkpoint=checkpoint)
+
+
+def restart_after_crash(world: World) -> None:
+    """A new process, no crash hook, memory lost; the wallets, journal and files stay."""
+    from fsm_distributor.core.context import no_checkpoint
+    world.distributor = Distributor(replace(world.distributor.deps, checkpoint=no_checkpoint))
+
+
+def run_treasury(world: World, steps: int, *, until=None, mine: bool = True) -> list:
+    """`steps` steps (or until `until(world)`), sleeping through waits; a block after each submitted
+    spend (so the treasury is free for the next one) and the treasury's change unlocked with it, and
+    the miners' transactions (its refills) in their blocks."""
+    out = []
+    for _ in range(steps):
+        result = world.step()
+        out.append(result)
+        if result.delay > 0:
+            world.clock.sleep(result.delay)
+        if mine and world.treasury is not None and world.treasury.daemon.pool:
+            world.treasury.daemon.mine(1)
+            world.treasury.unlock()
+        if mine:
+            for miner in world.miners.values():
+                miner.confirm_all(height=miner.daemon.height_now if miner.daemon else 100)
+        if until is not None and until(world):
+            break
+    return out
+
+
+def treasury_paid(world: World) -> list[tuple[str, tuple]]:
+    """(tx_hash, destinations) of every set the signers submitted (what left the treasury)."""
+    books = world.treasury.books.values() if world.treasury else ()
+    return [(h, fake.destinations) for book in books for h, fake in book.submitted.items()]

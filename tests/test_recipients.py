@@ -9,6 +9,7 @@ from fsm_distributor.actions.batch_planning import fundable
 from fsm_distributor.actions.recipient_selection import _next_after, eligible
 from fsm_distributor.adapters.registry import RegistryReader
 from fsm_distributor.adapters.shared_state import SharedDir
+from fsm_distributor.core.config import Config
 from fsm_distributor.core.cycle import Cycle, Payer
 from fsm_distributor.core.memory import Memory
 from fsm_distributor.core.names import Purpose
@@ -33,7 +34,7 @@ def test_a_changed_registry_yields_the_new_candidates(tmp_path):
     users = [entry(1, True, True), entry(2, True, False), entry(3, False, True)]
     write(shared, [me, miner] + users, [{"agent_id": "m1", "weight": 1}])
     reader = RegistryReader(shared)
-    deps = SimpleNamespace(agent_id="distributor")
+    deps = SimpleNamespace(agent_id="distributor", config=Config())
     snap, changed = reader.read()
     mem = Memory(snapshot=snap)
     payer = Payer(Cycle(1, Purpose.DISTRIBUTION, need=1), snap.miners[0], Balance(1, 1))

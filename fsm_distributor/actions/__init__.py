@@ -26,6 +26,19 @@ from fsm_distributor.actions.recovering import recover
 from fsm_distributor.actions.relaying import relay
 from fsm_distributor.actions.retrying import handle_failure
 from fsm_distributor.actions.verifying import verify
+# multisig treasury (issue 13)
+from fsm_distributor.actions.building_txset import build_txset
+from fsm_distributor.actions.checking_treasury import check_treasury
+from fsm_distributor.actions.exchanging_keys import exchange_keys
+from fsm_distributor.actions.journaling_txset import write_txset
+from fsm_distributor.actions.making_multisig import make_multisig
+from fsm_distributor.actions.opening_signers import open_signers
+from fsm_distributor.actions.preparing_multisig import prepare_multisig
+from fsm_distributor.actions.signing_txset import sign_txset
+from fsm_distributor.actions.submitting import submit
+from fsm_distributor.actions.syncing_multisig import sync_multisig
+from fsm_distributor.actions.tending_treasury import tend_treasury
+from fsm_distributor.actions.treasury_balance import check_treasury_balance
 from fsm_distributor.states import Outcome, State
 
 Action = Callable[[Deps, Memory, Any], Outcome]
@@ -44,4 +57,17 @@ ACTIONS: dict[State, Action] = {
     State.RELAYING: relay,
     State.RECORDING: record,
     State.VERIFYING: verify,
+    # multisig treasury (issue 13)
+    State.OPENING_SIGNERS: open_signers,
+    State.PREPARING_MULTISIG: prepare_multisig,
+    State.MAKING_MULTISIG: make_multisig,
+    State.EXCHANGING_KEYS: exchange_keys,
+    State.CHECKING_TREASURY: check_treasury,
+    State.TENDING_TREASURY: tend_treasury,
+    State.CHECKING_TREASURY_BALANCE: check_treasury_balance,
+    State.SYNCING_MULTISIG: sync_multisig,
+    State.BUILDING_TXSET: build_txset,
+    State.JOURNALING_TXSET: write_txset,
+    State.SIGNING_TXSET: sign_txset,
+    State.SUBMITTING: submit,
 }

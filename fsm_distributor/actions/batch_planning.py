@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from fsm_distributor.actions.shared import finish_initial_funding, resolve_address
-from fsm_distributor.core import funding
+from fsm_distributor.actions.shared import finish_initial_funding, resolve_address, treasury_signers
+from fsm_distributor.core import funding, multisig
 from fsm_distributor.core.amounts import format_xmr
 from fsm_distributor.core.context import Deps
 from fsm_distributor.core.cycle import Payer, Payment
@@ -17,12 +17,15 @@ def fundable(deps: Deps, mem: Memory) -> list[Agent]:
     """Agents marked can_receive_distributions that have a wallet, other than this agent
     (registry order; the snapshot works the list out once per registry change)."""
     agents = mem.snapshot.receivers if mem.snapshot else ()
-    return [a for a in agents if a.id != deps.agent_id]
+    signers = treasury_signers(deps)  # multisig (issue 13): their wallet-rpcs serve the treasury
+    return [a for a in agents if a.id != deps.agent_id and a.id not in signers]
 
 
 def plan_batch(deps: Deps, mem: Memory, payer: Payer) -> Outcome:
     cfg = deps.config
     cycle, miner = payer.cycle, payer.miner
+    if cycle.purpose is Purpose.TREASURY_FUNDING:
+        return _treasury_batch(deps, mem, payer)
     paid = mem.paid_recipients(Purpose.INITIAL_FUNDING)
     pending = {r for i in mem.open_intents() if i.status is Status.BUILT for r in i.recipients}
     everyone = fundable(deps, mem)
@@ -54,6 +57,18 @@ def plan_batch(deps: Deps, mem: Memory, payer: Payer) -> Outcome:
     if cycle.purpose is Purpose.FUNDING_CYCLE:
         mem.funding_cycle_last = chosen[-1][0]
     return Outcome(Trigger.BATCH_PLANNED, data=Payment(payer, funding.destinations_for(cfg, chosen)))
+
+
+def _treasury_batch(deps: Deps, mem: Memory, payer: Payer) -> Outcome:
+    """multisig treasury (issue 13): the refill, `multisig_funding_amount` in several outputs."""
+    setup = mem.treasury.ready()
+    if setup is None:
+        return Outcome(Trigger.NOTHING_TO_FUND, delay=deps.config.balance_check_interval)
+    if payer.balance.unlocked < payer.cycle.need:
+        payer.cycle.excluded_miners.add(payer.miner.agent_id)
+        return Outcome(Trigger.BATCH_UNAFFORDABLE, data=payer.cycle)
+    destinations = multisig.funding_destinations(deps.config, deps.agent_id, setup.address)
+    return Outcome(Trigger.BATCH_PLANNED, data=Payment(payer, destinations))
 
 
 def _rotation(mem: Memory, agents: list[Agent]) -> list[Agent]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from itertools import chain
+from typing import Optional
 
 import numpy as np
 import structlog
 
 from fsm_distributor.actions.shared import finish_initial_funding
-from fsm_distributor.core import funding
+from fsm_distributor.core import funding, multisig
 from fsm_distributor.core.context import Deps
 from fsm_distributor.core.cycle import Cycle
 from fsm_distributor.core.memory import Memory
@@ -30,12 +31,17 @@ def idle(deps: Deps, mem: Memory, _: None) -> Outcome:
         if mem.recovery_due_at <= now:
             return Outcome(Trigger.RECOVER)
         return Outcome(Trigger.KEEP_WAITING, delay=mem.recovery_due_at - now)
-    has_open = bool(mem.open_intents())
+    has_open = bool(mem.open_intents()) or bool(mem.treasury.open_txsets())
     if has_open and mem.recovery_due_at <= now:
         return Outcome(Trigger.RECOVER)
     next_check = min(chain(mem.verify_due_at.values(), mem.watch_due_at.values()), default=None)
     if next_check is not None and next_check <= now:
         return Outcome(Trigger.VERIFY)
+    treasury_due: list[float] = []
+    if cfg.multisig_mode != "off":  # multisig treasury (issue 13): its set-up and upkeep come first
+        work = _treasury_work(deps, mem, now, treasury_due)
+        if work is not None:
+            return work
     if _initial_funding_active(deps, mem, now):
         due, purpose = mem.next_funding_at, Purpose.INITIAL_FUNDING
     elif cfg.distribution_mode == "funding_cycle":
@@ -44,10 +50,59 @@ def idle(deps: Deps, mem: Memory, _: None) -> Outcome:
         due = now if mem.last_success_at is None else mem.last_success_at + cfg.transaction_frequency
         purpose = Purpose.DISTRIBUTION
     if now >= due:
-        cycle = _start_cycle(deps, mem, purpose)
-        return Outcome(Trigger.FUND if purpose.batch else Trigger.WAKE, data=cycle)
-    wake_at = [due] + ([mem.recovery_due_at] if has_open else []) + ([next_check] if next_check else [])
+        from_treasury = _treasury_pays(deps, mem, purpose)
+        if from_treasury is None:  # the payment waits for the treasury
+            due = now + cfg.balance_check_interval
+        else:
+            cycle = _start_cycle(deps, mem, purpose, from_treasury)
+            return Outcome(Trigger.FUND if purpose.batch else Trigger.WAKE, data=cycle)
+    wake_at = [due] + ([mem.recovery_due_at] if has_open else []) + ([next_check] if next_check else []) \
+        + treasury_due
     return Outcome(Trigger.KEEP_WAITING, delay=min(wake_at) - now)
+
+
+# ---------------------------------------------------------------- multisig treasury (issue 13)
+
+
+def _treasury_work(deps: Deps, mem: Memory, now: float, due: list[float]) -> Optional[Outcome]:
+    """Set the treasury up (or resume its set-up) when it is not ready; look at its balance when due.
+    Appends to `due` when that work is next due."""
+    treasury = mem.treasury
+    setup = treasury.current()
+    if setup is None or not setup.ready:
+        if treasury.discards >= multisig.MAX_DISCARDS:
+            return None
+        if treasury.setup_due_at <= now:
+            setup = setup or multisig.new_setup(deps.config, deps.agent_id, treasury.next_generation(), now)
+            return Outcome(Trigger.SET_UP_TREASURY, data=setup)
+        due.append(treasury.setup_due_at)
+        return None
+    if treasury.tend_due_at <= now:
+        return Outcome(Trigger.TEND_TREASURY)
+    due.append(treasury.tend_due_at)
+    return None
+
+
+def _treasury_pays(deps: Deps, mem: Memory, purpose: Purpose) -> Optional[bool]:
+    """Whether the treasury pays this cycle; None: the payment waits for it (multisig_mode says the
+    treasury pays it, and it is not ready, or busy with its last spend)."""
+    cfg = deps.config
+    if not multisig.pays(cfg, purpose):
+        return False
+    ready = mem.treasury.ready() is not None
+    busy = ready and multisig.busy(deps.agent_id, mem.open_intents(), mem.unconfirmed(), mem.treasury)
+    if purpose.batch:  # funding batches: from the treasury once it can pay one, else from the miners
+        need = funding.cost_per_recipient(cfg) + funding.batch_fee_reserve(cfg)
+        return ready and not busy and mem.treasury.unlocked >= need
+    if ready and not busy:
+        mem.told.discard("treasury_wait")
+        return True
+    if "treasury_wait" not in mem.told:
+        mem.told.add("treasury_wait")
+        why = "not ready yet" if not ready else "busy with its last spend (until it is in a block)"
+        deps.log.info("payment_waits_for_treasury", message=f"The next payment comes from the multisig treasury, "
+                      f"which is {why}; waiting", reason="busy" if ready else "not_ready")
+    return None
 
 
 def _initial_funding_active(deps: Deps, mem: Memory, now: float) -> bool:
@@ -63,7 +118,7 @@ def _initial_funding_active(deps: Deps, mem: Memory, now: float) -> bool:
     return True
 
 
-def _start_cycle(deps: Deps, mem: Memory, purpose: Purpose) -> Cycle:
+def _start_cycle(deps: Deps, mem: Memory, purpose: Purpose, from_treasury: bool = False) -> Cycle:
     cfg = deps.config
     structlog.contextvars.clear_contextvars()
     if purpose.batch:
@@ -72,11 +127,12 @@ def _start_cycle(deps: Deps, mem: Memory, purpose: Purpose) -> Cycle:
         mem.next_funding_at = deps.clock.time() + cfg.balance_check_interval
         mem.cycles += 1
         structlog.contextvars.bind_contextvars(cycle=mem.cycles, purpose=purpose)
-        return Cycle(mem.cycles, purpose, need=funding.cost_per_recipient(cfg) + funding.batch_fee_reserve(cfg))
+        return Cycle(mem.cycles, purpose, need=funding.cost_per_recipient(cfg) + funding.batch_fee_reserve(cfg),
+                     from_treasury=from_treasury)
     amount = draw_amount(deps)
     mem.cycles += 1
     structlog.contextvars.bind_contextvars(cycle=mem.cycles, amount=amount, purpose=purpose)
-    return Cycle(mem.cycles, purpose, need=amount + cfg.fee_reserve, amount=amount)
+    return Cycle(mem.cycles, purpose, need=amount + cfg.fee_reserve, amount=amount, from_treasury=from_treasury)
 
 
 #: numpy's default integers are int64; amounts go up to the wallet's uint64.

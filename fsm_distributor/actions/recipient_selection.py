@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import structlog
 
-from fsm_distributor.actions.shared import resolve_address
+from fsm_distributor.actions.shared import resolve_address, treasury_signers
 from fsm_distributor.core.context import Deps
 from fsm_distributor.core.cycle import Payer, Payment
 from fsm_distributor.core.intent import Destination
@@ -18,7 +18,7 @@ def eligible(deps: Deps, mem: Memory, payer: Payer) -> list[Agent]:
     in registry order."""
     if mem.snapshot is None:
         return []
-    excluded = {deps.agent_id, payer.miner.agent_id} | payer.cycle.excluded_recipients
+    excluded = {deps.agent_id, payer.miner.agent_id} | payer.cycle.excluded_recipients | treasury_signers(deps)
     return [a for a in mem.snapshot.with_wallet if a.id not in excluded]
 
 

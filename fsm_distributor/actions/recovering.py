@@ -13,13 +13,14 @@ from typing import Optional
 
 import structlog
 
-from fsm_distributor.actions.shared import LEDGER_STATUS, registry_snapshot, write_back
-from fsm_distributor.core import rebuild
+from fsm_distributor.actions.shared import LEDGER_STATUS, registry_snapshot, signer_endpoint, write_back
+from fsm_distributor.core import multisig, rebuild
 from fsm_distributor.core.context import Deps
 from fsm_distributor.core.errors import StoreError, WalletError
 from fsm_distributor.core.funding import STATUS_FILE
 from fsm_distributor.core.intent import Intent, Loaded
 from fsm_distributor.core.memory import Memory
+from fsm_distributor.core.multisig import TxsetStatus
 from fsm_distributor.core.names import PAID, WATCHED, Purpose, Status
 from fsm_distributor.core.ports import Record
 from fsm_distributor.core.registry import Snapshot
@@ -34,6 +35,10 @@ def recover(deps: Deps, mem: Memory, _: None) -> Outcome:
         return Outcome(Trigger.RECOVERED, delay=wait)
     for intent in mem.open_intents():
         structlog.contextvars.bind_contextvars(tx_hash=intent.tx_hash, miner=intent.miner)
+        if intent.status is Status.BUILT and intent.multisig:  # a treasury spend (issue 13)
+            deps.log.info("recovering_intent", message=f"Submitting journaled treasury spend {intent.tx_hash} "
+                          f"(fully signed, maybe never submitted)", status=intent.status)
+            return Outcome(Trigger.RESUME_SUBMIT, data=intent)
         if intent.status is Status.BUILT:
             deps.log.info("recovering_intent", message=f"Relaying journaled intent {intent.tx_hash} "
                           f"(built, maybe never relayed)", status=intent.status)
@@ -41,7 +46,31 @@ def recover(deps: Deps, mem: Memory, _: None) -> Outcome:
         deps.log.info("recovering_intent", message=f"Recording relayed intent {intent.tx_hash}",
                       status=intent.status)
         return Outcome(Trigger.RESUME_RECORD, data=intent)
-    return Outcome(Trigger.RECOVERED)
+    return _resume_txset(deps, mem) or Outcome(Trigger.RECOVERED)
+
+
+def _resume_txset(deps: Deps, mem: Memory) -> Optional[Outcome]:
+    """multisig treasury (issue 13): a set journaled signed whose intent is not (a crash between the two
+    writes) gets its intent now; a partially signed one is signed further."""
+    for txset in list(mem.treasury.txsets.values()):
+        if txset.status is TxsetStatus.SIGNED and txset.tx_hash not in mem.intents:
+            setup = mem.treasury.setups.get(txset.wallet)
+            intent = multisig.spend_intent(txset, deps.agent_id, signer_endpoint(deps, mem, txset.signed_by[-1]),
+                                           setup.address if setup else "", deps.clock.time())
+            try:
+                deps.journal.put(intent)
+            except StoreError as exc:
+                deps.log.error("journal_write_failed", message=f"Could not write the intent of signed treasury "
+                               f"txset {txset.id} ({exc}); submitting it from memory")
+            mem.put_intent(intent)
+            deps.log.info("recovering_intent", message=f"Submitting treasury spend {intent.tx_hash} (journaled "
+                          f"fully signed, its intent not yet)", status=intent.status, tx_hash=intent.tx_hash)
+            return Outcome(Trigger.RESUME_SUBMIT, data=intent)
+        if txset.status is TxsetStatus.PARTIAL:
+            deps.log.info("recovering_txset", message=f"Signing journaled treasury txset {txset.id} further "
+                          f"({len(txset.signed_by)} of {txset.threshold} signatures)", txset=txset.id)
+            return Outcome(Trigger.RESUME_SIGNING, data=txset)
+    return None
 
 
 class _NotYet(Exception):
@@ -69,6 +98,8 @@ def _load(deps: Deps, mem: Memory) -> bool:
         return False
     intents = {**loaded.intents, **found.intents}
     adopted = {**loaded.adopted_funded, **found.funded}
+    for problem in mem.treasury.load(loaded.multisig):  # multisig treasury (issue 13)
+        deps.log.error("journal_problem", message=problem)
     if found:
         _persist(deps, found)
     mem.load_intents(intents, adopted)

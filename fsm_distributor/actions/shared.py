@@ -10,17 +10,19 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable, Iterable, Optional
 
-from fsm_distributor.core import funding
+from fsm_distributor.core import funding, multisig
 from fsm_distributor.core.address import InvalidAddress, validate_address
-from fsm_distributor.core.amounts import to_float_xmr
+from fsm_distributor.core.amounts import format_xmr, to_float_xmr
 from fsm_distributor.core.context import Deps
 from fsm_distributor.core.cycle import Cycle
-from fsm_distributor.core.errors import StoreError, WalletError
+from fsm_distributor.core.errors import ErrorKind, SignerLost, StoreError, WalletError, WalletUnavailable
 from fsm_distributor.core.intent import Intent
 from fsm_distributor.core.memory import Memory
-from fsm_distributor.core.names import Purpose, Status
-from fsm_distributor.core.ports import Balance, Daemon, Record, Wallet
+from fsm_distributor.core.multisig import Setup, Txset
+from fsm_distributor.core.names import Purpose, Status, Verdict
+from fsm_distributor.core.ports import Balance, Daemon, KeyImage, MultisigSigner, Record, Wallet, Where
 from fsm_distributor.core.registry import Agent, Miner, Snapshot
+from fsm_distributor.states import Outcome, Trigger
 
 #: A failed transaction under watch is looked up every WATCH_FACTOR verification intervals.
 WATCH_FACTOR = 4
@@ -79,6 +81,8 @@ def ledger_records(intent: Intent, distributor_id: str, timestamp: float) -> lis
             "status": LEDGER_STATUS.get(intent.status, "relayed"),
             "timestamp": timestamp,
         }
+        if intent.multisig:  # a treasury spend (issue 13): sender_id is the treasury's id
+            record.update(multisig=intent.multisig, signers=list(intent.signers))
         if verified:
             record.update(height=intent.height, confirmations=intent.confirmations)
         records.append(record)
@@ -145,9 +149,79 @@ def daemon_for(deps: Deps, mem: Memory, miner_id: str) -> Optional[Daemon]:
     snapshot = registry_snapshot(deps, mem)
     miners = snapshot.miners if snapshot else ()
     miner = next((m for m in miners if m.agent_id == miner_id), None)
+    if miner is None and miner_id == multisig.treasury_id(deps.agent_id) and snapshot is not None:
+        return _signer_daemon(deps, snapshot)
     if miner is None or miner.daemon_endpoint is None:
         return None
     return deps.daemons(*miner.daemon_endpoint)
+
+
+def daemon_knows(deps: Deps, mem: Memory, intent: Intent) -> Optional[Where]:
+    """POOL or CHAIN if the sender's daemon has the transaction; MISSING if another transaction
+    spent its inputs; None if nobody can say it was sent (no daemon, no answer, or just absent)."""
+    daemon = daemon_for(deps, mem, intent.miner)
+    if daemon is None:
+        return None
+    try:
+        where = daemon.locate([intent.tx_hash])[intent.tx_hash].where
+        if where is not Where.MISSING:
+            return where
+        if intent.key_images and KeyImage.SPENT_IN_CHAIN in daemon.key_images_spent(intent.key_images):
+            return Where.MISSING
+    except WalletError:
+        pass
+    return None
+
+
+def close_failed(deps: Deps, mem: Memory, intent: Intent, why: str, verdict: Verdict) -> None:
+    """A built intent that was never sent: failed (watched if a later block could prove it sent)."""
+    mem.failed += 1
+    mem.relay_failures.pop(intent.tx_hash, None)
+    now = deps.clock.time()
+    failed = advance(deps, mem, intent, Status.FAILED, updated_at=now, note=why, verdict=verdict)
+    if verdict is Verdict.RELAY_REJECTED:
+        schedule_watch(deps, mem, failed, now)
+    deps.log.error("tx_failed", message=f"Failed to send transaction {intent.tx_hash}: {why}; nothing was paid",
+                   tx_hash=intent.tx_hash)
+
+
+def defer_send(deps: Deps, mem: Memory, intent: Intent, exc: WalletError, event: str, what: str) -> None:
+    """A send that could not be made now: the intent stays open; recovery tries again after a back-off."""
+    failures = mem.relay_failures.get(intent.tx_hash, 0) + 1
+    mem.relay_failures[intent.tx_hash] = failures
+    wait = backoff(deps, failures)
+    mem.recovery_due_at = deps.clock.time() + wait
+    deps.log.warning(event, message=f"{what} of {intent.tx_hash} failed ({exc}); the intent stays "
+                     f"open and is tried again in {wait:.1f}s", error_code=exc.code)
+
+
+def mark_sent(deps: Deps, mem: Memory, intent: Intent) -> Intent:
+    """The intent was broadcast (relay_tx, submit_multisig): relayed, counted, and said."""
+    now = deps.clock.time()
+    relayed = advance(deps, mem, intent, Status.RELAYED, updated_at=now, relayed_at=now)
+    mem.sent += 1
+    mem.last_success_at = now
+    mem.recovery_due_at = 0.0
+    mem.relay_failures.pop(intent.tx_hash, None)
+    log_sent(deps, relayed)
+    return relayed
+
+
+def log_sent(deps: Deps, intent: Intent) -> None:
+    """The line Monerosim's scripts grep for: `Transaction sent successfully: <hash>`."""
+    if len(intent.destinations) == 1:
+        recipient_id, _address, amount = intent.destinations[0]  # one output: its amount is the payment
+        deps.log.info("tx_sent", message=f"Transaction sent successfully: {intent.tx_hash} (Sent transaction: "
+                      f"{intent.miner} -> {recipient_id}, {format_xmr(amount)} XMR)",
+                      tx_hash=intent.tx_hash, miner=intent.miner, recipient=recipient_id,
+                      amount_atomic=amount, fee=intent.fee)
+    else:
+        deps.log.info("tx_sent", message=f"Transaction sent successfully: {intent.tx_hash} (Batch transaction sent "
+                      f"successfully: {intent.miner} -> {len(intent.recipients)} recipients, "
+                      f"{len(intent.destinations)} outputs, {format_xmr(intent.amount)} XMR)",
+                      tx_hash=intent.tx_hash, miner=intent.miner, recipients=intent.recipients,
+                      outputs=len(intent.destinations), amount_atomic=intent.amount, fee=intent.fee,
+                      purpose=intent.purpose)
 
 
 # ---------------------------------------------------------------- miners
@@ -274,3 +348,177 @@ def write_funding_status(deps: Deps, mem: Memory, *, completed: bool = False, ti
     except StoreError as exc:
         deps.log.error("funding_status_unwritten", message=f"Could not write {funding.STATUS_FILE} ({exc}); "
                        f"the journal keeps the progress")
+
+
+# ---------------------------------------------------------------- multisig treasury (issue 13)
+# What the treasury's states share: its signers' wallet-rpcs, and writing its set-up and txsets.
+
+
+def treasury_signers(deps: Deps) -> frozenset[str]:
+    """The signer agents while the treasury is on: never recipients (their wallet-rpc serves it)."""
+    return frozenset(deps.config.multisig_signers) if deps.config.multisig_mode != "off" else frozenset()
+
+
+def signer_agent(deps: Deps, mem: Memory, signer_id: str) -> Agent:
+    """The signer's registry entry; WalletUnavailable while it has no wallet endpoint there."""
+    snapshot = registry_snapshot(deps, mem)
+    agent = next((a for a in snapshot.agents if a.id == signer_id), None) if snapshot else None
+    if agent is None or agent.endpoint is None:
+        raise WalletUnavailable("multisig", f"signer {signer_id} has no wallet endpoint in the registry")
+    return agent
+
+
+def signer_endpoint(deps: Deps, mem: Memory, signer_id: str) -> tuple[str, int]:
+    try:
+        return signer_agent(deps, mem, signer_id).endpoint or ("", 0)
+    except WalletError:
+        return "", 0
+
+
+def _signer_daemon(deps: Deps, snapshot: Snapshot) -> Optional[Daemon]:
+    """The treasury's spends are asked of a signer's monerod (the first with one in the registry)."""
+    for signer_id in deps.config.multisig_signers:
+        agent = next((a for a in snapshot.agents if a.id == signer_id), None)
+        if agent is not None and agent.ip_addr and agent.daemon_rpc_port:
+            return deps.daemons(agent.ip_addr, agent.daemon_rpc_port)
+    return None
+
+
+def open_for_setup(deps: Deps, mem: Memory, setup: Setup, signer_id: str) -> MultisigSigner:
+    """The signer's wallet-rpc with the set-up's wallet open (opened once per process)."""
+    agent = signer_agent(deps, mem, signer_id)
+    signer = deps.signers(*(agent.endpoint or ("", 0)))
+    if mem.treasury.opened.get(signer_id) != setup.wallet:
+        signer.open_wallet(setup.wallet, multisig.PASSWORD)
+        mem.treasury.opened[signer_id] = setup.wallet
+    return signer
+
+
+def open_treasury(deps: Deps, mem: Memory, setup: Setup, signer_id: str) -> MultisigSigner:
+    """The signer's wallet-rpc serving the ready treasury, checked by its address (a wallet-rpc
+    restarted has none open; one that serves another wallet must never be asked to spend)."""
+    agent = signer_agent(deps, mem, signer_id)
+    signer = deps.signers(*(agent.endpoint or ("", 0)))
+    try:
+        address = signer.address()
+    except WalletError as exc:
+        if exc.kind is not ErrorKind.WALLET_CLOSED:
+            raise
+        address = ""
+    if address != setup.address:
+        signer.open_wallet(setup.wallet, multisig.PASSWORD)
+        address = signer.address()
+        if address != setup.address:
+            raise SignerLost("open_wallet", f"{setup.wallet} in signer {signer_id} serves {address[:12]}..., "
+                             f"not the treasury's {setup.address[:12]}...")
+        deps.log.info("treasury_reopened", message=f"Opened the treasury's wallet {setup.wallet} in signer "
+                      f"{signer_id}'s wallet-rpc", signer=signer_id, wallet=setup.wallet)
+    mem.treasury.opened[signer_id] = setup.wallet
+    return signer
+
+
+def treasury_balance(deps: Deps, mem: Memory, setup: Setup) -> Balance:
+    """The treasury's balance from the first signer that answers (refreshed first)."""
+    error: Optional[WalletError] = None
+    for signer_id in setup.signers:
+        try:
+            signer = open_treasury(deps, mem, setup, signer_id)
+            signer.refresh()
+            balance = signer.balance()
+        except WalletError as exc:
+            error = error or exc
+            continue
+        mem.treasury.unlocked, mem.treasury.total = balance.unlocked, balance.total
+        return balance
+    raise error or WalletUnavailable("multisig", "the treasury has no signers")
+
+
+def treasury_payer_miner(deps: Deps, mem: Memory, setup: Setup) -> Miner:
+    """The treasury in the shape of a payer: its id and address, the first signer's endpoints."""
+    try:
+        agent = signer_agent(deps, mem, setup.signers[0])
+        host, port = agent.endpoint or ("", 0)
+        daemon_port = agent.daemon_rpc_port
+    except WalletError:
+        host, port, daemon_port = "", 0, None
+    return Miner(multisig.treasury_id(deps.agent_id), host or None, port or None, 0.0, setup.address, daemon_port)
+
+
+def journal_setup(deps: Deps, mem: Memory, setup: Setup) -> Setup:
+    """Remember a set-up's progress, durably if the journal can be written (if not, a crash before
+    the next write loses the answer: the set-up is then discarded and made again; no coins are at
+    stake before it is ready)."""
+    mem.treasury.setups[setup.wallet] = setup
+    try:
+        deps.journal.put_multisig(setup.key, setup.to_json())
+    except StoreError as exc:
+        deps.log.error("journal_write_failed", message=f"Could not write the treasury set-up {setup.wallet} to "
+                       f"the journal ({exc}); continuing from memory", wallet=setup.wallet)
+    return setup
+
+
+def journal_txset(deps: Deps, mem: Memory, txset: Txset) -> None:
+    """Write a txset line; raises StoreError (the caller decides what a set not on disk may do)."""
+    deps.journal.put_multisig(txset.key, txset.to_json())
+    mem.treasury.txsets[txset.id] = txset
+
+
+def signer_down(deps: Deps, mem: Memory, signer_id: str, exc: WalletError) -> Outcome:
+    """A signer cannot be asked now: the treasury's work waits (the journal keeps what was done).
+
+    A set-up is tried again when Idle finds it due (meanwhile Idle does the rest); a payment or a
+    balance look waits here, since Idle would start it again at once."""
+    wait = deps.config.balance_check_interval
+    if exc.kind is ErrorKind.WALLET_CLOSED:  # its wallet-rpc restarted: open the wallet again next time
+        mem.treasury.opened.pop(signer_id, None)
+    setting_up = mem.treasury.ready() is None
+    if setting_up:
+        mem.treasury.setup_due_at = deps.clock.time() + wait
+    deps.log.warning("treasury_signer_down", message=f"Signer {signer_id} cannot be asked now ({exc}); the "
+                     f"treasury waits, trying again in {wait:g}s", signer=signer_id, error_code=exc.code)
+    return Outcome(Trigger.SIGNER_DOWN, delay=0.0 if setting_up else wait)
+
+
+def setup_discarded(deps: Deps, mem: Memory, setup: Setup, why: str) -> Outcome:
+    """Give a half-made set-up up (it holds no coins) and make the next one under a new wallet name."""
+    now = deps.clock.time()
+    journal_setup(deps, mem, setup.discard(why, now))
+    for signer_id in setup.signers:
+        if mem.treasury.opened.get(signer_id) == setup.wallet:
+            del mem.treasury.opened[signer_id]
+    mem.treasury.discards += 1
+    wait = deps.config.balance_check_interval * mem.treasury.discards
+    mem.treasury.setup_due_at = now + wait
+    if mem.treasury.discards < multisig.MAX_DISCARDS:
+        then = (f"made again as {multisig.wallet_name(deps.agent_id, mem.treasury.next_generation())} "
+                f"in {wait:g}s")
+    else:
+        then = f"giving up after {multisig.MAX_DISCARDS} discarded set-ups in a row: the treasury pays nothing"
+    deps.log.error("treasury_setup_discarded", message=f"Treasury set-up {setup.wallet} discarded: {why}; {then}",
+                   wallet=setup.wallet, reason=why, discards=mem.treasury.discards)
+    return Outcome(Trigger.SETUP_DISCARDED)
+
+
+def setup_round(deps: Deps, mem: Memory, setup: Setup, round_: int,
+                ask: Callable[[MultisigSigner, str], tuple[str, str]]) -> Outcome | Setup:
+    """Ask every signer still without an answer in `round_` (`ask` makes the call: (message, address)),
+    journaling each answer as it comes; the set-up as it then stands, or the outcome that stops it."""
+    for signer_id in setup.waiting(round_):
+        try:
+            try:
+                info, address = ask(open_for_setup(deps, mem, setup, signer_id), signer_id)
+            except WalletError as exc:
+                if exc.kind is not ErrorKind.WALLET_CLOSED:
+                    raise
+                mem.treasury.opened.pop(signer_id, None)  # its wallet-rpc restarted between two calls
+                info, address = ask(open_for_setup(deps, mem, setup, signer_id), signer_id)
+        except SignerLost as exc:
+            return setup_discarded(deps, mem, setup, f"signer {signer_id}, round {round_}: {exc}")
+        except WalletError as exc:
+            return signer_down(deps, mem, signer_id, exc)
+        setup = journal_setup(deps, mem, setup.answered(round_, signer_id, info, address, deps.clock.time()))
+        deps.checkpoint(f"after_setup_round_{round_}")
+        deps.log.info("multisig_round", message=f"Signer {signer_id} answered round {round_} of {setup.wallet}"
+                      + (f": address {address[:12]}..." if address and round_ >= 2 else ""),
+                      signer=signer_id, round=round_, wallet=setup.wallet)
+    return setup

@@ -16,22 +16,33 @@ dropped quietly.  A journal in the previous single-document format
 (`*_distributor_journal.json`) is read once and moved aside as `*.migrated`.
 `advance` refuses a move the intent lifecycle (`core.names.LIFECYCLE`) does
 not allow, before anything is written.
+
+Besides intents the journal holds two other line types: `adopted_funded`
+(recipients a rebuild counted as funded) and `multisig` (issue 13: the
+treasury's set-up progress and its txsets while they gather signatures, see
+`core.multisig`; the last line of each key wins, like an intent's).  They are
+lines of their own, not intent fields, because neither has a transaction hash,
+the intents' key: a set-up never has one, a txset only once fully signed, when
+it becomes an intent.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from fsm_distributor.adapters.shared_state import SharedDir, SharedIOError
 from fsm_distributor.core.intent import Intent, Loaded
+from fsm_distributor.core.multisig import kept_when_compacted
 from fsm_distributor.core.names import Status, check_move
 
 #: The key of a line that records funded recipients adopted by a rebuild (not an intent).
 ADOPTED = "adopted_funded"
+#: The key of a multisig treasury line (issue 13): {"multisig": {"key": ..., "body": {...}}}.
+MULTISIG = "multisig"
 
 
 class Journal:
@@ -57,9 +68,10 @@ class Journal:
         parsed = parse_lines(raw or b"")
         intents = {**legacy, **parsed.intents}
         set_aside = self._copy_aside(raw) if parsed.problems and raw is not None else None
-        self._compact(intents, parsed.adopted)
+        multisig = {k: b for k, b in parsed.multisig.items() if kept_when_compacted(b, intents)}
+        self._compact(intents, parsed.adopted, multisig)
         return Loaded(intents, parsed.adopted, tuple(parsed.problems), set_aside=set_aside,
-                      torn_tail=parsed.torn_tail)
+                      torn_tail=parsed.torn_tail, multisig=multisig)
 
     def _read(self) -> Optional[bytes]:
         try:
@@ -105,6 +117,10 @@ class Journal:
         """Remember recipients funded without an intent of ours (from a rebuild), durably."""
         self._append([json.dumps({ADOPTED: funded}, separators=(",", ":"))])
 
+    def put_multisig(self, key: str, body: dict[str, Any]) -> None:
+        """One treasury set-up or txset line (issue 13), durably."""
+        self._append([_multisig_line(key, body)])
+
     def advance(self, intent: Intent, status: Status, **changes: Any) -> Intent:
         """Move `intent` to `status` (dropping metadata once relayed) and persist it.
 
@@ -132,10 +148,12 @@ class Journal:
         if created:
             _fsync_dir(self.dir)
 
-    def _compact(self, intents: dict[str, Intent], adopted: dict[str, str]) -> None:
+    def _compact(self, intents: dict[str, Intent], adopted: dict[str, str],
+                 multisig: Optional[dict[str, dict[str, Any]]] = None) -> None:
         lines = [json.dumps(i.to_json(), separators=(",", ":")) for i in intents.values()]
         if adopted:
             lines.append(json.dumps({ADOPTED: adopted}, separators=(",", ":")))
+        lines += [_multisig_line(key, body) for key, body in (multisig or {}).items()]
         tmp = self.path.with_name(self.name + ".tmp")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
@@ -177,16 +195,19 @@ class Parsed:
 
     intents: dict[str, Intent]
     adopted: dict[str, str]
-    #: One per line that is not an intent (nor an adopted-recipients line).
+    #: One per line that is not an intent (nor an adopted-recipients or multisig line).
     problems: list[str]
     #: The last line was a JSON object cut short (a crash in the middle of its append): dropped.
     torn_tail: bool = False
+    #: The multisig lines (issue 13), the last of each key, in the order of their latest line.
+    multisig: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def parse_lines(raw: bytes) -> Parsed:
     """Read-only: tools and tests use it to look at a journal without compacting it."""
     intents: dict[str, Intent] = {}
     adopted: dict[str, str] = {}
+    multisig: dict[str, dict[str, Any]] = {}
     problems: list[str] = []
     lines = raw.split(b"\n")
     last = lines.pop()  # b"" when the file ends with a newline, as every complete append does
@@ -201,13 +222,28 @@ def parse_lines(raw: bytes) -> Parsed:
             if isinstance(entry, dict) and set(entry) == {ADOPTED} and isinstance(entry[ADOPTED], dict):
                 adopted.update({str(k): str(v) for k, v in entry[ADOPTED].items()})
                 continue
+            if isinstance(entry, dict) and set(entry) == {MULTISIG}:
+                key, body = _multisig_entry(entry[MULTISIG])
+                multisig.pop(key, None)
+                multisig[key] = body
+                continue
             intent = Intent.from_json(entry)
         except ValueError as exc:
             problems.append(f"journal line {number}: {exc}"[:300])
             continue
         intents.pop(intent.tx_hash, None)  # a key's place is its latest line
         intents[intent.tx_hash] = intent
-    return Parsed(intents, adopted, problems, torn_tail)
+    return Parsed(intents, adopted, problems, torn_tail, multisig)
+
+
+def _multisig_line(key: str, body: dict[str, Any]) -> str:
+    return json.dumps({MULTISIG: {"key": key, "body": body}}, separators=(",", ":"))
+
+
+def _multisig_entry(value: Any) -> tuple[str, dict[str, Any]]:
+    if not (isinstance(value, dict) and isinstance(value.get("key"), str) and isinstance(value.get("body"), dict)):
+        raise ValueError(f"malformed multisig line {str(value)[:120]}: needs a string 'key' and an object 'body'")
+    return value["key"], value["body"]
 
 
 def _cut_short(line: bytes) -> bool:

@@ -21,6 +21,8 @@ DISTRIBUTION_MODES = ("payments", "funding_cycle")
 #: Outputs one transaction may pay besides its change (Monero: 16 outputs in all).
 MAX_DESTINATIONS = 15
 RECIPIENT_STRATEGIES = ("random", "round_robin")
+#: multisig treasury (issue 13): what the treasury pays (off: nothing, the default).
+MULTISIG_MODES = ("off", "payments", "all")
 
 #: Atomic units kept aside for the fee, by priority tier.  Seen on regtest
 #: (docs/wallet-facts.md): one output costs 0.0026 XMR at tiers 0-1, 0.0102 at
@@ -48,6 +50,14 @@ ID_ACCEPTED = (f"a plain file-name part: 1-{MAX_ID_BYTES} bytes of UTF-8, no '/'
 
 def validate_agent_id(agent_id: str) -> str:
     """The id names this agent's files in the shared dir, so it must be usable as part of a file name."""
+    reason = agent_id_problem(agent_id)
+    if reason:
+        raise ConfigError("--id", agent_id, ID_ACCEPTED, reason, kind="option")
+    return agent_id
+
+
+def agent_id_problem(agent_id: str) -> str:
+    """Why `agent_id` cannot be part of a file name ('' if it can)."""
     unusable = [c for c in agent_id if unicodedata.category(c) in ("Cc", "Cs")]  # Cs: undecodable argv bytes
     reason = ""
     if not agent_id.strip():
@@ -61,9 +71,7 @@ def validate_agent_id(agent_id: str) -> str:
             f"a control character {unusable[0]!r}"
     elif len(agent_id.encode("utf-8")) > MAX_ID_BYTES:
         reason = f"{len(agent_id.encode('utf-8'))} bytes long"
-    if reason:
-        raise ConfigError("--id", agent_id, ID_ACCEPTED, reason, kind="option")
-    return agent_id
+    return reason
 
 
 def attributes_from(pairs: Iterable[Sequence[str]]) -> dict[str, str]:
@@ -182,6 +190,23 @@ def _xmr(*, positive: bool) -> Parser:
     return parse
 
 
+def _agent_ids() -> Parser:
+    """A comma-separated list of registry agent ids (the treasury's signers), each once."""
+    accepted = "registry agent ids separated by commas (e.g. 'signer1,signer2,signer3'), each once"
+
+    def parse(name: str, raw: str) -> tuple[str, ...]:
+        ids = tuple(part.strip() for part in str(raw).split(",") if part.strip())
+        for agent_id in ids:
+            problem = agent_id_problem(agent_id)
+            if problem:
+                raise ConfigError(name, raw, accepted, f"{agent_id!r}: {problem}")
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise ConfigError(name, raw, accepted, f"{', '.join(repeated)} given twice")
+        return ids
+    return parse
+
+
 def attribute(name: str, default: Any, parse: Parser) -> Any:
     """A Config field that an agent attribute sets: its name (the seed's, or Monerosim's `md_*`),
     default and parser (which knows what is accepted), in one place."""
@@ -223,6 +248,19 @@ class Config:
     #: After initial funding: the seed's single payments, or Monerosim's batch cycles.  Default: worked
     #: out by load_config (funding_cycle when md_* attributes come without transaction_frequency).
     distribution_mode: str = attribute("distribution_mode", "payments", _choice(DISTRIBUTION_MODES))
+    # -- multisig treasury (issue 13); checked together in _check_multisig ---------------------------
+    #: What the treasury pays: nothing (off), single payments, or funding batches too once it is funded.
+    multisig_mode: str = attribute("multisig_mode", "off", _choice(MULTISIG_MODES))
+    #: The registry agents whose wallet-rpcs serve the treasury (dedicated: their wallet is replaced).
+    multisig_signers: tuple[str, ...] = attribute("multisig_signers", (), _agent_ids())
+    #: M of the M-of-N treasury (N: the number of signers).
+    multisig_threshold: int = attribute("multisig_threshold", 2, _int_range(2, 16, "an integer 2-16"))
+    #: What one funding batch from the miners gives the treasury, in `multisig_funding_outputs` outputs.
+    multisig_funding_amount: int = attribute("multisig_funding_amount", parse_xmr("50"), _xmr(positive=True))
+    multisig_funding_outputs: int = attribute("multisig_funding_outputs", 5, _int_range(
+        1, MAX_DESTINATIONS, f"an integer 1-{MAX_DESTINATIONS} (outputs of one funding transaction)"))
+    #: Refill when the treasury's balance (unlocked, and what is locked but will unlock) is below this.
+    multisig_refill_below: int = attribute("multisig_refill_below", parse_xmr("10"), _xmr(positive=False))
     #: Exponential back-off between transfer attempts: base * 2**(n-1), capped.
     backoff_base: float = 1.0
     backoff_cap: float = 30.0
@@ -266,4 +304,33 @@ def load_config(attributes: Mapping[str, str]) -> Config:
         raise ConfigError(
             "min_transaction_amount", attributes.get("min_transaction_amount", format_xmr(config.min_amount)),
             f"at most max_transaction_amount ({format_xmr(config.max_amount)} XMR)")
+    _check_multisig(config, attributes)
     return config
+
+
+def _check_multisig(config: Config, attributes: Mapping[str, str]) -> None:
+    """The treasury's attributes together (issue 13): only when multisig_mode is not off."""
+    if config.multisig_mode == "off":
+        return
+    signers = config.multisig_signers
+    if len(signers) < 2:
+        raise ConfigError("multisig_signers", attributes.get("multisig_signers", ""),
+                          "at least 2 registry agent ids separated by commas when multisig_mode is "
+                          f"{config.multisig_mode}")
+    if config.multisig_threshold > len(signers):
+        raise ConfigError("multisig_threshold", attributes.get("multisig_threshold", str(config.multisig_threshold)),
+                          f"an integer 2-{len(signers)} (M of M-of-N: at most the {len(signers)} multisig_signers)")
+    if config.multisig_funding_amount > MAX_ATOMIC:
+        raise ConfigError("multisig_funding_amount", attributes.get("multisig_funding_amount", ""),
+                          f"at most {format_xmr(MAX_ATOMIC)} XMR")
+    if config.multisig_refill_below >= config.multisig_funding_amount:
+        raise ConfigError("multisig_refill_below", attributes.get("multisig_refill_below",
+                                                                  format_xmr(config.multisig_refill_below)),
+                          f"less than multisig_funding_amount ({format_xmr(config.multisig_funding_amount)} XMR): "
+                          f"one refill must lift the treasury above it")
+    need = config.max_amount + config.fee_reserve
+    if config.multisig_refill_below < need:
+        raise ConfigError("multisig_refill_below", attributes.get("multisig_refill_below",
+                                                                  format_xmr(config.multisig_refill_below)),
+                          f"at least max_transaction_amount + fee_reserve ({format_xmr(need)} XMR): a treasury "
+                          f"kept above it can always make the largest payment")

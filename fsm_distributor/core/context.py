@@ -14,11 +14,18 @@ from typing import Any, Callable
 import numpy as np
 
 from fsm_distributor.core.config import Config
-from fsm_distributor.core.ports import Clock, Daemon, JournalStore, Ledger, Registry, StatusStore, Wallet
+from fsm_distributor.core.errors import WalletUnavailable
+from fsm_distributor.core.ports import (Clock, Daemon, JournalStore, Ledger, MultisigSigner, Registry, StatusStore,
+                                        Wallet)
 
 
 def no_checkpoint(_phase: str) -> None:
     """The default crash hook: nothing (tests make the process kill itself here)."""
+
+
+def no_signers(host: str, port: int) -> MultisigSigner:
+    """The default multisig port (issue 13): none; only a run with a treasury needs one."""
+    raise WalletUnavailable("multisig", f"no multisig signer port to reach {host}:{port}")
 
 
 @dataclass(frozen=True)
@@ -35,3 +42,5 @@ class Deps:
     rng: np.random.Generator
     log: Any
     checkpoint: Callable[[str], None] = no_checkpoint
+    #: multisig treasury (issue 13): a signer's wallet-rpc, by endpoint.
+    signers: Callable[[str, int], MultisigSigner] = no_signers

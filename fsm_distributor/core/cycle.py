@@ -43,6 +43,8 @@ class Cycle:
     balances: dict[str, Balance] = field(default_factory=dict)
     #: Miners whose wallets were refreshed this cycle.
     refreshed: set[str] = field(default_factory=set)
+    #: multisig treasury (issue 13): Idle chose the treasury to pay (Discovering then asks it, not a miner).
+    from_treasury: bool = False
 
     @property
     def batch(self) -> bool:

@@ -56,3 +56,32 @@ class TxUnknown(WalletError):
 
 class StoreError(Exception):
     """A file of the shared directory cannot be read or written now (missing, damaged, I/O)."""
+
+
+# ---------------------------------------------------------------- multisig treasury (issue 13)
+# What the multisig calls of wallet-rpc 0.18 answer that a caller must tell apart (docs/wallet-facts.md).
+
+
+class WalletExists(WalletError):
+    """create_wallet: a wallet file of that name exists already (-21): open it instead."""
+
+
+class SignerLost(WalletError):
+    """This signer's wallet cannot go on with this treasury set-up: it is multisig already though no
+    message of it was kept (-28), it is at another key-exchange round (-1), multisig is disabled in it
+    (-48), or it cannot be opened.  A half-made treasury is then made again under a new name."""
+
+
+class TxsetStale(WalletError):
+    """sign_multisig refused (-35): this signer already signed this set, took part in another set of
+    this export/import round, or the set is fully signed.  Another signer may still sign it."""
+
+
+class TxsetIncomplete(WalletError):
+    """submit_multisig of a set with fewer signatures than the threshold (-33): nothing was sent."""
+
+
+class TxsetRejected(WalletError):
+    """submit_multisig: the daemon rejected the set (-36), e.g. its inputs were spent meanwhile."""
+
+    kind = ErrorKind.REJECTED

@@ -57,6 +57,12 @@ class Intent:
     relayed_at: float = 0.0
     #: Why a failed intent failed; None otherwise.
     verdict: Optional[Verdict] = None
+    # -- multisig treasury (issue 13): a spend of the treasury (`miner` is the treasury's id) ----------
+    #: "M-of-N" for a spend of the multisig treasury ("" for a miner's transaction); its `tx_metadata`
+    #: is then the fully signed multisig txset, which `submit_multisig` broadcasts (idempotently).
+    multisig: str = ""
+    #: The signers whose signatures the spend carries, the builder first.
+    signers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # Callers may give the plain values (strings, triples) the journal holds: keep one shape.
@@ -80,6 +86,10 @@ class Intent:
         data["destinations"] = [list(d) for d in self.destinations]
         data["key_images"] = list(self.key_images)
         data["verdict"] = self.verdict.value if self.verdict else ""
+        if self.multisig:
+            data["signers"] = list(self.signers)
+        else:  # a miner's intent is written as before the treasury existed
+            del data["multisig"], data["signers"]
         return data
 
     @classmethod
@@ -99,7 +109,8 @@ class Intent:
                 confirmations=int(data.get("confirmations", 0)), note=str(data.get("note", "")),
                 purpose=purpose, key_images=tuple(str(k) for k in data.get("key_images", ())),
                 sender_address=str(data.get("sender_address", "")),
-                relayed_at=float(data.get("relayed_at", 0.0)), verdict=verdict)
+                relayed_at=float(data.get("relayed_at", 0.0)), verdict=verdict,
+                multisig=str(data.get("multisig", "")), signers=tuple(str(s) for s in data.get("signers", ())))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed journal entry {str(data)[:120]}: {exc!r}") from None
 
@@ -119,6 +130,9 @@ class Loaded:
     set_aside: Optional[str] = None
     #: The journal's last write was cut short (a crash while writing it): that line was dropped.
     torn_tail: bool = False
+    #: multisig treasury (issue 13): the set-up and txset lines, the last of each key, as written
+    #: (parsed by `core.multisig`).
+    multisig: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def damaged(self) -> bool:

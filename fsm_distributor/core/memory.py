@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from fsm_distributor.core.intent import Intent, paid_recipients
+from fsm_distributor.core.multisig import TreasuryState
 from fsm_distributor.core.names import OPEN, Purpose, Status
 from fsm_distributor.core.registry import Snapshot
 
@@ -55,6 +56,8 @@ class Memory:
     funding_cycle_last: Optional[str] = None
     #: Keys of conditions already reported, for lines said once however long the condition lasts.
     told: set[str] = field(default_factory=set)
+    # -- multisig treasury (issue 13) -----------------------------------------
+    treasury: TreasuryState = field(default_factory=TreasuryState)
     cycles: int = 0
     sent: int = 0
     failed: int = 0
@@ -78,6 +81,10 @@ class Memory:
             self.recovery_due_at += seconds
         if self.next_funding_at:
             self.next_funding_at += seconds
+        if self.treasury.setup_due_at:
+            self.treasury.setup_due_at += seconds
+        if self.treasury.tend_due_at:
+            self.treasury.tend_due_at += seconds
         self.cooldown_until = {k: t + seconds for k, t in self.cooldown_until.items()}
         self.verify_due_at = {k: t + seconds for k, t in self.verify_due_at.items()}
         self.watch_due_at = {k: t + seconds for k, t in self.watch_due_at.items()}
@@ -113,6 +120,10 @@ class Memory:
     def open_intents(self) -> list[Intent]:
         """Intents that are built or relayed, in journal order (O(open intents), not O(all))."""
         return list(self._open.values())
+
+    def unconfirmed(self) -> list[Intent]:
+        """Recorded intents still waiting for their block (those Verifying follows)."""
+        return [i for h in self.verify_due_at if (i := self.intents.get(h)) is not None and i.status is Status.RECORDED]
 
     def busy_miners(self) -> set[str]:
         """Miners with an unrelayed build: a second build would pick the same inputs."""

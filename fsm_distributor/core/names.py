@@ -27,6 +27,7 @@ class Purpose(Name):
     DISTRIBUTION = "distribution"        # the seed's single payments
     INITIAL_FUNDING = "initial_funding"  # Monerosim's distributor: every eligible agent once, in batches
     FUNDING_CYCLE = "funding_cycle"      # then batches over the funded agents, every cycle interval
+    TREASURY_FUNDING = "treasury_funding"  # multisig (issue 13): a batch from a miner to the treasury
 
     @property
     def batch(self) -> bool:

@@ -161,6 +161,10 @@ class JournalStore(Protocol):
     def put_many(self, intents: list[Intent]) -> None: ...
     def adopt_funded(self, funded: dict[str, str]) -> None: ...
     def advance(self, intent: Intent, status: Status, **changes: object) -> Intent: ...
+    def put_multisig(self, key: str, body: Record) -> None:
+        """multisig treasury (issue 13): one set-up or txset line (`core.multisig`), appended and fsynced;
+        the last line of a key wins."""
+        ...
 
 
 class Clock(Protocol):
@@ -169,3 +173,73 @@ class Clock(Protocol):
     def time(self) -> float: ...
     def sleep(self, seconds: float) -> None: ...
     def jumped(self) -> float: ...
+
+
+# ---------------------------------------------------------------- multisig treasury (issue 13)
+
+
+@dataclass(frozen=True)
+class MultisigState:
+    """`is_multisig`: whether the open wallet is multisig, finished (`ready`), and its M and N."""
+
+    multisig: bool
+    ready: bool
+    threshold: int
+    total: int
+
+
+@dataclass(frozen=True)
+class KexStep:
+    """What one key-exchange call answered: the message for the others, and the wallet's address
+    (a placeholder after make_multisig, "" in the middle rounds, the real one after the last)."""
+
+    info: str
+    address: str
+
+
+@dataclass(frozen=True)
+class MultisigTxset:
+    """What `transfer` on a multisig wallet answered: the set signed by the builder only."""
+
+    txset: str
+    fee: int
+    amount: int
+    key_images: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SignedTxset:
+    """What `sign_multisig` answered: the set with one more signature; the hashes once complete."""
+
+    txset: str
+    tx_hashes: tuple[str, ...] = ()
+
+
+class MultisigSigner(Protocol):
+    """One signer's wallet-rpc, serving one wallet of the treasury. Raises WalletError (and the
+    multisig kinds of it in `core.errors`: WalletExists, SignerLost, TxsetStale, TxsetIncomplete,
+    TxsetRejected).  Never `finalize_multisig`: on 0.18.0.0 it is not needed and can crash wallet-rpc."""
+
+    def create_wallet(self, name: str, password: str) -> None: ...
+    def open_wallet(self, name: str, password: str) -> None: ...
+    def close_wallet(self) -> None:
+        """Saves the wallet (wallet-rpc saves nothing when close_wallet has no params)."""
+        ...
+    def prepare(self) -> str:
+        """prepare_multisig, also turning enable-multisig-experimental on for this session: the
+        setting is written with the wallet by the next make_multisig of the same session."""
+        ...
+    def make(self, infos: Sequence[str], threshold: int, password: str) -> KexStep: ...
+    def exchange(self, infos: Sequence[str], password: str) -> KexStep: ...
+    def state(self) -> MultisigState: ...
+    def address(self) -> str: ...
+    def refresh(self) -> None: ...
+    def balance(self) -> Balance: ...
+    def export_info(self) -> str: ...
+    def import_info(self, infos: Sequence[str]) -> int: ...
+    def transfer(self, destinations: Sequence[Destination], *, priority: int) -> MultisigTxset: ...
+    def describe(self, txset: str) -> tuple[tuple[str, int], ...]:
+        """The (address, amount) of each destination the set pays (change left out)."""
+        ...
+    def sign(self, txset: str) -> SignedTxset: ...
+    def submit(self, txset: str) -> tuple[str, ...]: ...

@@ -81,7 +81,10 @@ def intents_from_records(records: Iterable[Mapping[str, Any]], agent_id: str, kn
             created_at=at, updated_at=at, relayed_at=at,
             height=first["height"] if _uint(first.get("height")) else 0,
             confirmations=first["confirmations"] if _uint(first.get("confirmations")) else 0,
-            purpose=_purpose(first.get("purpose")), note="rebuilt from transactions.json")
+            purpose=_purpose(first.get("purpose")), note="rebuilt from transactions.json",
+            # a treasury spend's records (issue 13) say so; its sender_address is not in them
+            multisig=first["multisig"] if isinstance(first.get("multisig"), str) else "",
+            signers=tuple(str(s) for s in first.get("signers") or ()) if isinstance(first.get("signers"), list) else ())
     return intents, problems
 
 
