@@ -10,7 +10,7 @@ from fsm_distributor.core.context import Deps
 from fsm_distributor.core.errors import ErrorKind, TxUnknown, WalletError
 from fsm_distributor.core.intent import Intent
 from fsm_distributor.core.memory import Memory
-from fsm_distributor.core.names import Status, Verdict
+from fsm_distributor.core.names import Purpose, Status, Verdict
 from fsm_distributor.core.ports import KeyImage, Wallet, Where
 from fsm_distributor.states import Outcome, Trigger
 
@@ -45,7 +45,8 @@ def relay(deps: Deps, mem: Memory, intent: Intent) -> Outcome:
     now = deps.clock.time()
     relayed = advance(deps, mem, intent, Status.RELAYED, updated_at=now, relayed_at=now)
     mem.sent += 1
-    mem.last_success_at = now
+    if intent.purpose is not Purpose.SCHEDULED:  # a scheduled payment does not move the single payments' clock
+        mem.last_success_at = now
     mem.recovery_due_at = 0.0
     mem.relay_failures.pop(intent.tx_hash, None)
     if len(intent.destinations) == 1:
@@ -53,7 +54,7 @@ def relay(deps: Deps, mem: Memory, intent: Intent) -> Outcome:
         deps.log.info("tx_sent", message=f"Transaction sent successfully: {intent.tx_hash} (Sent transaction: "
                       f"{intent.miner} -> {recipient_id}, {format_xmr(amount)} XMR)",
                       tx_hash=intent.tx_hash, miner=intent.miner, recipient=recipient_id,
-                      amount_atomic=amount, fee=intent.fee)
+                      amount_atomic=amount, fee=intent.fee, **_occurrence(intent))
     else:
         deps.log.info("tx_sent", message=f"Transaction sent successfully: {intent.tx_hash} (Batch transaction sent "
                       f"successfully: {intent.miner} -> {len(intent.recipients)} recipients, "
@@ -62,6 +63,13 @@ def relay(deps: Deps, mem: Memory, intent: Intent) -> Outcome:
                       outputs=len(intent.destinations), amount_atomic=intent.amount, fee=intent.fee,
                       purpose=intent.purpose)
     return Outcome(Trigger.RELAYED, data=relayed)
+
+
+def _occurrence(intent: Intent) -> dict[str, object]:
+    """A scheduled payment's key and time lock for its tx_sent line (issue 12); nothing for the others."""
+    if not intent.schedule_id:
+        return {}
+    return {"schedule_id": intent.schedule_id, "occurrence": intent.occurrence, "unlock_time": intent.unlock_time}
 
 
 def _wallet_knows(wallet: Wallet, tx_hash: str) -> Optional[bool]:

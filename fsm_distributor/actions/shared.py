@@ -81,8 +81,23 @@ def ledger_records(intent: Intent, distributor_id: str, timestamp: float) -> lis
         }
         if verified:
             record.update(height=intent.height, confirmations=intent.confirmations)
+        if intent.schedule_id:  # issue 12: which occurrence of the schedule it paid
+            record.update(schedule_id=intent.schedule_id, occurrence=intent.occurrence)
+        if intent.unlock_time:
+            record["unlock_time"] = intent.unlock_time
         records.append(record)
     return records
+
+
+def payment_priority(deps: Deps, cycle: Cycle) -> int:
+    """The transfer priority: a scheduled payment's own (its entry's, else the configured one)."""
+    return cycle.scheduled.priority if cycle.scheduled is not None else deps.config.priority
+
+
+def cycle_wait(cycle: Cycle, wait: float) -> float:
+    """The sleep after a cycle that could not pay: `wait`, except for a scheduled occurrence, which waits
+    on its own (Idle tries it again after balance_check_interval) while the machine does other due work."""
+    return 0.0 if cycle.scheduled is not None else wait
 
 
 def record_timestamp(intent: Intent) -> float:

@@ -14,6 +14,8 @@ the compaction drops it.  A torn last line (a crash in the middle of an
 append, whose fsync therefore never returned, so nothing acted on it) is
 dropped quietly.  A journal in the previous single-document format
 (`*_distributor_journal.json`) is read once and moved aside as `*.migrated`.
+Two kinds of line are not intents: recipients adopted by a rebuild, and the
+schedule's clock (`schedule_anchor`, the agent's first start; written once).
 `advance` refuses a move the intent lifecycle (`core.names.LIFECYCLE`) does
 not allow, before anything is written.
 """
@@ -32,6 +34,8 @@ from fsm_distributor.core.names import Status, check_move
 
 #: The key of a line that records funded recipients adopted by a rebuild (not an intent).
 ADOPTED = "adopted_funded"
+#: The key of the line that keeps the schedule's clock, the agent's first start (not an intent; issue 12).
+ANCHOR = "schedule_anchor"
 
 
 class Journal:
@@ -57,9 +61,9 @@ class Journal:
         parsed = parse_lines(raw or b"")
         intents = {**legacy, **parsed.intents}
         set_aside = self._copy_aside(raw) if parsed.problems and raw is not None else None
-        self._compact(intents, parsed.adopted)
+        self._compact(intents, parsed.adopted, parsed.anchor)
         return Loaded(intents, parsed.adopted, tuple(parsed.problems), set_aside=set_aside,
-                      torn_tail=parsed.torn_tail)
+                      torn_tail=parsed.torn_tail, schedule_anchor=parsed.anchor)
 
     def _read(self) -> Optional[bytes]:
         try:
@@ -105,6 +109,10 @@ class Journal:
         """Remember recipients funded without an intent of ours (from a rebuild), durably."""
         self._append([json.dumps({ADOPTED: funded}, separators=(",", ":"))])
 
+    def set_schedule_anchor(self, anchor: float) -> None:
+        """Keep the schedule's clock durably: one line, written once (at the first start with a schedule)."""
+        self._append([json.dumps({ANCHOR: anchor}, separators=(",", ":"))])
+
     def advance(self, intent: Intent, status: Status, **changes: Any) -> Intent:
         """Move `intent` to `status` (dropping metadata once relayed) and persist it.
 
@@ -132,8 +140,9 @@ class Journal:
         if created:
             _fsync_dir(self.dir)
 
-    def _compact(self, intents: dict[str, Intent], adopted: dict[str, str]) -> None:
-        lines = [json.dumps(i.to_json(), separators=(",", ":")) for i in intents.values()]
+    def _compact(self, intents: dict[str, Intent], adopted: dict[str, str], anchor: Optional[float]) -> None:
+        lines = [json.dumps({ANCHOR: anchor}, separators=(",", ":"))] if anchor is not None else []
+        lines += [json.dumps(i.to_json(), separators=(",", ":")) for i in intents.values()]
         if adopted:
             lines.append(json.dumps({ADOPTED: adopted}, separators=(",", ":")))
         tmp = self.path.with_name(self.name + ".tmp")
@@ -181,12 +190,15 @@ class Parsed:
     problems: list[str]
     #: The last line was a JSON object cut short (a crash in the middle of its append): dropped.
     torn_tail: bool = False
+    #: The schedule's clock, if a line keeps it (the first such line: it is written once).
+    anchor: Optional[float] = None
 
 
 def parse_lines(raw: bytes) -> Parsed:
     """Read-only: tools and tests use it to look at a journal without compacting it."""
     intents: dict[str, Intent] = {}
     adopted: dict[str, str] = {}
+    anchor: Optional[float] = None
     problems: list[str] = []
     lines = raw.split(b"\n")
     last = lines.pop()  # b"" when the file ends with a newline, as every complete append does
@@ -201,13 +213,20 @@ def parse_lines(raw: bytes) -> Parsed:
             if isinstance(entry, dict) and set(entry) == {ADOPTED} and isinstance(entry[ADOPTED], dict):
                 adopted.update({str(k): str(v) for k, v in entry[ADOPTED].items()})
                 continue
+            if isinstance(entry, dict) and set(entry) == {ANCHOR} and _is_time(entry[ANCHOR]):
+                anchor = float(entry[ANCHOR]) if anchor is None else anchor
+                continue
             intent = Intent.from_json(entry)
         except ValueError as exc:
             problems.append(f"journal line {number}: {exc}"[:300])
             continue
         intents.pop(intent.tx_hash, None)  # a key's place is its latest line
         intents[intent.tx_hash] = intent
-    return Parsed(intents, adopted, problems, torn_tail)
+    return Parsed(intents, adopted, problems, torn_tail, anchor)
+
+
+def _is_time(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < float("inf")
 
 
 def _cut_short(line: bytes) -> bool:

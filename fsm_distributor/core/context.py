@@ -14,7 +14,9 @@ from typing import Any, Callable
 import numpy as np
 
 from fsm_distributor.core.config import Config
-from fsm_distributor.core.ports import Clock, Daemon, JournalStore, Ledger, Registry, StatusStore, Wallet
+from fsm_distributor.core.ports import (Clock, Daemon, JournalStore, Ledger, Registry, ScheduleSource, StatusStore,
+                                       Wallet)
+from fsm_distributor.core.schedule import NO_SOURCE
 
 
 def no_checkpoint(_phase: str) -> None:
@@ -35,3 +37,5 @@ class Deps:
     rng: np.random.Generator
     log: Any
     checkpoint: Callable[[str], None] = no_checkpoint
+    #: The schedule (issue 12): the file's reader, or a fixed (inline, or empty) schedule.
+    schedule: ScheduleSource = NO_SOURCE

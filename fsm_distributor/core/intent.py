@@ -57,6 +57,12 @@ class Intent:
     relayed_at: float = 0.0
     #: Why a failed intent failed; None otherwise.
     verdict: Optional[Verdict] = None
+    # -- scheduled payments (issue 12): the occurrence it pays, and its time lock ------------------
+    #: The schedule entry's id and the occurrence's number (from 1); "" and 0 for any other payment.
+    schedule_id: str = ""
+    occurrence: int = 0
+    #: Monero's unlock_time (a block height) the transfer was built with; 0: none.
+    unlock_time: int = 0
 
     def __post_init__(self) -> None:
         # Callers may give the plain values (strings, triples) the journal holds: keep one shape.
@@ -80,6 +86,10 @@ class Intent:
         data["destinations"] = [list(d) for d in self.destinations]
         data["key_images"] = list(self.key_images)
         data["verdict"] = self.verdict.value if self.verdict else ""
+        if not self.schedule_id:  # lines of other payments stay as they were
+            del data["schedule_id"], data["occurrence"]
+        if not self.unlock_time:
+            del data["unlock_time"]
         return data
 
     @classmethod
@@ -99,7 +109,9 @@ class Intent:
                 confirmations=int(data.get("confirmations", 0)), note=str(data.get("note", "")),
                 purpose=purpose, key_images=tuple(str(k) for k in data.get("key_images", ())),
                 sender_address=str(data.get("sender_address", "")),
-                relayed_at=float(data.get("relayed_at", 0.0)), verdict=verdict)
+                relayed_at=float(data.get("relayed_at", 0.0)), verdict=verdict,
+                schedule_id=str(data.get("schedule_id", "")), occurrence=int(data.get("occurrence", 0)),
+                unlock_time=int(data.get("unlock_time", 0)))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed journal entry {str(data)[:120]}: {exc!r}") from None
 
@@ -119,6 +131,8 @@ class Loaded:
     set_aside: Optional[str] = None
     #: The journal's last write was cut short (a crash while writing it): that line was dropped.
     torn_tail: bool = False
+    #: The schedule's clock (the agent's first start), if the journal holds it (issue 12).
+    schedule_anchor: Optional[float] = None
 
     @property
     def damaged(self) -> bool:

@@ -27,10 +27,11 @@ class Purpose(Name):
     DISTRIBUTION = "distribution"        # the seed's single payments
     INITIAL_FUNDING = "initial_funding"  # Monerosim's distributor: every eligible agent once, in batches
     FUNDING_CYCLE = "funding_cycle"      # then batches over the funded agents, every cycle interval
+    SCHEDULED = "scheduled"              # an occurrence of the `schedule` attribute (core.schedule)
 
     @property
     def batch(self) -> bool:
-        return self is not Purpose.DISTRIBUTION
+        return self in (Purpose.INITIAL_FUNDING, Purpose.FUNDING_CYCLE)
 
 
 class Status(Name):
