@@ -74,6 +74,7 @@ BAD = [
     (entry(at="5s", count=3), "'e'", "count", "only with every"),
     (entry(at="soon"), "'e'", "at", "a duration after the agent's first start"),
     (entry(at=30), "'e'", "at", "for a duration write '30s'"),
+    (entry(at=10**11), "'e'", "at", "to 4102444800 (2100-01-01)"),
     (entry(every="0s"), "'e'", "every", "greater than 0"),
     (entry(every="1s", count=0), "'e'", "count", "an integer 1-1000000000"),
     (entry(every="1s", count=2.5), "'e'", "count", "an integer"),

@@ -29,7 +29,8 @@ ANYONE = ("random", "round_robin")
 FIELDS = ("id", "at", "every", "count", "until", "start", "to", "amount", "from", "unlock_after_blocks", "priority")
 #: Shadow's clock starts at 2000-01-01: an absolute time before it is a duration written as a number.
 SHADOW_EPOCH = 946684800
-MAX_ABSOLUTE = 10**11
+#: 2100-01-01: the wait until an absolute time must stay far below what `time.sleep` takes (~9e9 s).
+MAX_ABSOLUTE = 4102444800
 MAX_COUNT = 10**9
 #: unlock_time below 500,000,000 is a block height (Monero); a lock of more than this many blocks is a typo.
 MAX_UNLOCK_BLOCKS = 1_000_000
@@ -40,7 +41,7 @@ Key = tuple[str, int]
 
 DURATION_ACCEPTED = "a duration ('30s', '10m', '2h', or a number of seconds)"
 MOMENT_ACCEPTED = (f"a duration after the agent's first start as a string ('30s', '5h'), or an absolute Unix time "
-                   f"as a number from {SHADOW_EPOCH} (2000-01-01, Shadow's epoch) to {MAX_ABSOLUTE}")
+                   f"as a number from {SHADOW_EPOCH} (2000-01-01, Shadow's epoch) to {MAX_ABSOLUTE} (2100-01-01)")
 AMOUNT_ACCEPTED = ("XMR as a string ('2.5') or a range ('0.1-0.3'), each greater than 0, at most 12 decimals, "
                    "low <= high")
 
