@@ -3,7 +3,7 @@
 `python3 -m fsm_distributor --id X --shared-dir D --log-level DEBUG
 --attributes KEY VALUE ...` runs the agent exactly as Monerosim's wrapper
 scripts start a user script; every flag Monerosim may pass is accepted.
-`fsm-distributor sandbox|regtest|diagram ...` run the project's tools.
+`fsm-distributor sandbox|regtest|diagram|schedule ...` run the project's tools.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from fsm_distributor.adapters.ledger import StatusFiles, TransactionLedger
 from fsm_distributor.adapters.multisig import SignerPool
 from fsm_distributor.machine import Distributor
 from fsm_distributor.adapters.registry import RegistryReader
+from fsm_distributor.adapters.schedule_file import open_schedule
 from fsm_distributor.adapters.shared_state import SharedDir
 from fsm_distributor.adapters.wallet import WalletPool
 
@@ -44,6 +45,7 @@ SUBCOMMANDS = {
     "sandbox": "fsm_distributor.tools.sandbox",
     "regtest": "fsm_distributor.tools.regtest",
     "diagram": "fsm_distributor.tools.diagram",
+    "schedule": "fsm_distributor.tools.schedule_check",  # issue 12: `schedule --check FILE`
 }
 DEFAULT_SHARED_DIR = "/tmp/monerosim_shared"
 DEFAULT_SEED = 12345
@@ -126,6 +128,7 @@ def build_agent(args: argparse.Namespace, environ: dict[str, str]) -> tuple[Dist
     config = load_config(attributes)
     seed = rng_seed(simulation_seed(environ), args.id)
     shared = SharedDir(shared_dir_of(args, environ))
+    schedule = open_schedule(config.schedule, shared.path)  # a bad schedule file: refused now (issue 12)
     wallets = WalletPool()
     deps = Deps(
         config=config,
@@ -141,6 +144,7 @@ def build_agent(args: argparse.Namespace, environ: dict[str, str]) -> tuple[Dist
         log=logs.get_logger(agent_id=args.id),
         checkpoint=crash_hook(environ.get(CRASH_ENV, "")),
         signers=SignerPool(wallets),
+        schedule=schedule,
     )
     return Distributor(deps), config, wallets
 

@@ -125,6 +125,8 @@ class Trigger(Name):
     RESUME_SIGNING = "resume_signing"
     FAULT = "fault"
     SHUTDOWN = "shutdown"
+    # -- scheduled payments (issue 12) --
+    SCHEDULED = "scheduled"
 
 
 T = Trigger
@@ -213,8 +215,8 @@ CONCERNS: dict[State, str] = {
 #: One line per state, for the README and for diagram tooltips.
 DESCRIPTIONS: dict[State, str] = {
     State.RECOVERING: "finish open intents from the journal: relay built ones, record relayed ones",
-    State.IDLE: "decide what is due: recovery, verification, a funding batch, or a payment "
-                "(transaction_frequency after the last success); sleep until then",
+    State.IDLE: "decide what is due: recovery, verification, a scheduled payment (schedule), a funding batch, "
+                "or a payment (transaction_frequency after the last success); sleep until then",
     State.DISCOVERING: "read agent_registry.json and miners.json; join miners to their registry entries",
     State.SELECTING_MINER: "pick a miner (weighted | balance | random), skipping miners that failed this cycle",
     State.CHECKING_BALANCE: "the miner's unlocked balance must cover amount + fee reserve",
@@ -338,6 +340,11 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t(S.RECORDING, T.RECORD_DEFERRED, S.IDLE, "shared dir not writable: the intent stays open"),
 
     _t(S.VERIFYING, T.VERIFIED, S.IDLE, "statuses, heights and confirmations written"),
+
+    # -- scheduled payments (issue 12): an occurrence's cycle is a single payment with its key, recipient,
+    # miner and time lock fixed by the schedule entry (core.cycle.Scheduled)
+    _t(S.IDLE, T.SCHEDULED, S.DISCOVERING, "a scheduled occurrence is due (schedule): after recovery and "
+       "verification, before funding and single payments"),
 ) + (
     # -- multisig treasury (issue 13): set-up, one state per round; each answer journaled as it comes --
     _t(S.IDLE, T.SET_UP_TREASURY, S.OPENING_SIGNERS, "multisig on, no ready treasury: make (or resume) one"),

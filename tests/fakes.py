@@ -28,6 +28,7 @@ from fsm_distributor.core.multisig import exchange_rounds, kept_when_compacted
 from fsm_distributor.core.ports import (Balance, KexStep, KeyImage, LedgerWrite, Location, MultisigState,
                                         MultisigTxset, Outgoing, SignedTxset, Transfer, TransferInfo, Where)
 from fsm_distributor.core.registry import build_snapshot
+from fsm_distributor.core.schedule import FixedSchedule
 from fsm_distributor.machine import Distributor
 
 XMR = 10**12
@@ -68,6 +69,7 @@ class SentTx:
     tx_hash: str
     destinations: list
     priority: int
+    unlock_time: int = 0
 
 
 class Scripted:
@@ -105,6 +107,8 @@ class FakeWallet(Scripted):
         self.calls: list[str] = []
         self.sent: list[SentTx] = []
         self.builds: dict[str, tuple[str, list, int]] = {}  # metadata -> (tx_hash, destinations, priority)
+        self.unlock_times: dict[str, int] = {}  # tx_hash -> unlock_time it was built with (0: none)
+        self.height = 100  # the chain height it reports when no daemon is linked
         self.tx_types: dict[str, dict] = {}  # tx_hash -> get_transfer_by_txid answer
         self.daemon: Optional["FakeDaemon"] = None  # the miner's own monerod, if linked
 
@@ -125,7 +129,11 @@ class FakeWallet(Scripted):
         if amount + self.fee > self.unlocked:
             raise rpc_error(code_if_short or -37, "not enough unlocked money")
 
-    def transfer(self, destinations, *, priority: int, do_not_relay: bool = False) -> Transfer:
+    def get_height(self) -> int:
+        self._enter("get_height")
+        return self.daemon.height_now if self.daemon is not None else self.height
+
+    def transfer(self, destinations, *, priority: int, do_not_relay: bool = False, unlock_time: int = 0) -> Transfer:
         self._enter("transfer")
         # (address, amount) pairs, whatever the caller passed (Destinations): hashes derive from them.
         destinations = [(d[-2], d[-1]) for d in destinations]
@@ -135,6 +143,8 @@ class FakeWallet(Scripted):
         tx_hash = hashlib.sha256(f"{self.address}:{n}:{destinations}".encode()).hexdigest()
         metadata = f"meta-{tx_hash}"
         self.builds[metadata] = (tx_hash, list(destinations), priority)
+        if unlock_time:
+            self.unlock_times[tx_hash] = unlock_time
         if not do_not_relay:
             self.relay_tx(metadata)
         return Transfer(tx_hash=tx_hash, fee=self.fee, amount=amount, tx_metadata=metadata if do_not_relay else "",
@@ -152,7 +162,7 @@ class FakeWallet(Scripted):
         self._check_funds(amount, code_if_short=-4)  # inputs spent meanwhile: "Failed to commit tx."
         self.unlocked -= amount + self.fee
         self.total -= amount + self.fee
-        self.sent.append(SentTx(tx_hash, destinations, priority))
+        self.sent.append(SentTx(tx_hash, destinations, priority, self.unlock_times.get(tx_hash, 0)))
         self.tx_types[tx_hash] = {"type": "pending", "height": 0}
         if self.daemon is not None:
             self.daemon.add_to_pool(tx_hash, key_images_of(tx_hash))
@@ -364,6 +374,8 @@ class FakeJournal:
         self.damage: Optional[str] = None
         #: multisig treasury (issue 13): the set-up and txset lines, the last per key.
         self.multisig: dict[str, dict] = {}
+        #: The schedule's clock, as the real journal keeps it in a line of its own (issue 12).
+        self.anchor: Optional[float] = None
 
     def load(self) -> Loaded:
         if self.damage == "missing":
@@ -371,7 +383,7 @@ class FakeJournal:
         if self.damage:
             return Loaded({}, problems=(self.damage,), set_aside="x_distributor_journal.corrupt-1.json")
         multisig = {k: dict(b) for k, b in self.multisig.items() if kept_when_compacted(b, self.intents)}
-        return Loaded(dict(self.intents), dict(self.adopted), multisig=multisig)
+        return Loaded(dict(self.intents), dict(self.adopted), multisig=multisig, schedule_anchor=self.anchor)
 
     def put_multisig(self, key: str, body: dict) -> None:
         self._maybe_fail()
@@ -396,6 +408,10 @@ class FakeJournal:
     def adopt_funded(self, funded: dict[str, str]) -> None:
         self._maybe_fail()
         self.adopted.update(funded)
+
+    def set_schedule_anchor(self, anchor: float) -> None:
+        self._maybe_fail()
+        self.anchor = anchor
 
     def advance(self, intent: Intent, status: Status, **changes) -> Intent:
         check_move(intent.tx_hash, intent.status, status)
@@ -474,12 +490,14 @@ class World:
 def make_world(attributes: Optional[dict[str, str]] = None, *, users: int = 3, seed: int = 7,
                weights: tuple = (60, 40), unlocked: int = 100 * XMR, user_addresses: str = "registry",
                agent_id: str = "distributor", journal: Optional[FakeJournal] = None,
-               recovered: bool = True, signers: tuple[str, ...] = ()) -> World:
+               recovered: bool = True, signers: tuple[str, ...] = (), schedule: Any = None) -> World:
     """Build the fakes and a real Distributor over them.
 
     `user_addresses`: "registry" puts each user's address in its registry
     entry; "wallet" leaves it out so the agent must ask the user's wallet.
     `recovered`: take the start-up step (Recovering -> Idle) already.
+    `schedule`: the ScheduleSource (e.g. adapters.schedule_file.ScheduleFile); default: the `schedule`
+    attribute's inline schedule, if any.
     """
     attrs = {"transaction_frequency": "60", "balance_check_interval": "30", "initial_funding": "false"}
     attrs.update(attributes or {})
@@ -522,7 +540,8 @@ def make_world(attributes: Optional[dict[str, str]] = None, *, users: int = 3, s
     deps = Deps(config=config, agent_id=agent_id, registry=registry, wallets=wallets, daemons=daemon_factory,
                 ledger=ledger,
                 journal=journal, status=FakeStatus(), clock=clock, rng=np.random.default_rng(seed),
-                log=structlog.get_logger().bind(agent_id=agent_id), signers=wallets)
+                log=structlog.get_logger().bind(agent_id=agent_id), signers=wallets,
+                schedule=schedule if schedule is not None else FixedSchedule(config.schedule.inline))
     world = World(config, wallets, registry, ledger, journal, clock, Distributor(deps), world_miners, world_users,
                   daemons, treasury)
     if recovered:  # start-up recovery over an empty journal: Recovering -> Idle

@@ -507,3 +507,23 @@ def test_daemon_down_or_http_error_is_unavailable(server, daemon):
     raises(WalletUnavailable, daemon.height)
     down = DaemonClient("127.0.0.1", free_port(), timeout=1.0)
     assert "cannot reach daemon" in str(raises(WalletUnavailable, down.locate, [HASH]))
+
+
+# -- scheduled payments (issue 12): the time lock and the height it counts from ------------------
+
+
+def test_transfer_with_unlock_time_sends_it_and_without_sends_none(server, client):
+    server.replies["transfer"] = result({"tx_hash": HASH, "fee": 1, "amount": 5, "tx_metadata": "beef"})
+    client.transfer([Destination("r", ADDRESS, 5)], priority=1, do_not_relay=True, unlock_time=161)
+    assert server.requests[-1]["params"]["unlock_time"] == 161
+    client.transfer([Destination("r", ADDRESS, 5)], priority=1, do_not_relay=True)
+    assert "unlock_time" not in server.requests[-1]["params"], "other payments' requests are unchanged"
+    with pytest.raises(TypeError):
+        client.transfer([Destination("r", ADDRESS, 5)], priority=1, unlock_time=1.5)
+
+
+def test_get_height_is_checked(server, client):
+    server.replies["get_height"] = result({"height": 141})
+    assert client.get_height() == 141
+    server.replies["get_height"] = result({"height": -1})
+    assert "non-negative integer 'height'" in str(raises(BadAnswer, client.get_height))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import structlog
 
-from fsm_distributor.actions.shared import wallet_of
+from fsm_distributor.actions.shared import payment_priority, wallet_of
 from fsm_distributor.core.context import Deps
 from fsm_distributor.core.cycle import Built, FailedBuild, Payment
 from fsm_distributor.core.errors import BadAnswer, WalletError
@@ -24,7 +24,13 @@ def build(deps: Deps, mem: Memory, payment: Payment) -> Outcome:
         if miner.agent_id in mem.needs_refresh:
             wallet.refresh()
             mem.needs_refresh.discard(miner.agent_id)
-        built = wallet.transfer(payment.destinations, priority=deps.config.priority, do_not_relay=True)
+        priority = payment_priority(deps, payment.cycle)
+        unlock_time = _unlock_time(deps, wallet, payment)
+        if unlock_time:
+            built = wallet.transfer(payment.destinations, priority=priority, do_not_relay=True,
+                                    unlock_time=unlock_time)
+        else:
+            built = wallet.transfer(payment.destinations, priority=priority, do_not_relay=True)
         if not built.tx_metadata:
             raise BadAnswer("transfer", "no tx_metadata in the answer to a do_not_relay build")
     except WalletError as exc:
@@ -34,7 +40,21 @@ def build(deps: Deps, mem: Memory, payment: Payment) -> Outcome:
     deps.log.debug("tx_built", message=f"Built {built.tx_hash} (not relayed)", tx_hash=built.tx_hash,
                    fee=built.fee)
     deps.checkpoint("after_build")
-    return Outcome(Trigger.BUILT, data=Built(payment, built))
+    return Outcome(Trigger.BUILT, data=Built(payment, built, unlock_time))
+
+
+def _unlock_time(deps: Deps, wallet: Wallet, payment: Payment) -> int:
+    """A scheduled payment's time lock (issue 12): the chain's height now + unlock_after_blocks, from a
+    refreshed wallet (a stale height would unlock it early); 0 for every other payment."""
+    scheduled = payment.cycle.scheduled
+    if scheduled is None or not scheduled.unlock_after_blocks:
+        return 0
+    wallet.refresh()
+    height = wallet.get_height()
+    deps.log.info("unlock_time", message=f"Scheduled payment {scheduled} is locked until height "
+                  f"{height + scheduled.unlock_after_blocks} (height {height} + {scheduled.unlock_after_blocks})",
+                  height=height, unlock_time=height + scheduled.unlock_after_blocks)
+    return height + scheduled.unlock_after_blocks
 
 
 def _learn_sender_address(deps: Deps, mem: Memory, wallet: Wallet, miner_id: str) -> None:

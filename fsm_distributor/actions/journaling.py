@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import structlog
 
+from fsm_distributor.actions.shared import payment_priority
 from fsm_distributor.core.context import Deps
 from fsm_distributor.core.cycle import Built
 from fsm_distributor.core.errors import StoreError
@@ -18,12 +19,15 @@ def write_intent(deps: Deps, mem: Memory, built: Built) -> Outcome:
     miner = payment.miner
     now = deps.clock.time()
     endpoint = miner.endpoint or ("", 0)  # Building used it: a miner without one never gets here
+    scheduled = payment.cycle.scheduled  # its occurrence's key makes it paid once (issue 12)
     intent = Intent(
         tx_hash=transfer.tx_hash, miner=miner.agent_id, miner_endpoint=endpoint,
         destinations=payment.destinations, fee=transfer.fee, status=Status.BUILT,
-        tx_metadata=transfer.tx_metadata, attempts=payment.attempt, priority=deps.config.priority,
-        created_at=now, updated_at=now, purpose=payment.cycle.purpose, key_images=transfer.key_images,
-        sender_address=mem.sender_addresses.get(miner.agent_id, ""))
+        tx_metadata=transfer.tx_metadata, attempts=payment.attempt,
+        priority=payment_priority(deps, payment.cycle), created_at=now, updated_at=now, purpose=payment.cycle.purpose, key_images=transfer.key_images,
+        sender_address=mem.sender_addresses.get(miner.agent_id, ""),
+        schedule_id=scheduled.schedule_id if scheduled else "", occurrence=scheduled.occurrence if scheduled else 0,
+        unlock_time=built.unlock_time)
     try:
         deps.journal.put(intent)
     except StoreError as exc:

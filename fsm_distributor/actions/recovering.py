@@ -29,6 +29,8 @@ from fsm_distributor.states import Outcome, Trigger
 
 def recover(deps: Deps, mem: Memory, _: None) -> Outcome:
     """Load the journal once; then hand the first open intent to Relaying or Recording."""
+    if mem.started_at is None:  # this process's start: the schedule's anchor, if none was kept (issue 12)
+        mem.started_at = deps.clock.time()
     if not mem.journal_loaded and not _load(deps, mem):
         wait = deps.config.balance_check_interval
         mem.recovery_due_at = deps.clock.time() + wait
@@ -92,6 +94,7 @@ def _load(deps: Deps, mem: Memory) -> bool:
                            f"{loaded.set_aside}; rebuilding what was paid from the other witnesses")
         records = _records(deps)
         found = _rebuild(deps, mem, loaded, records)
+        anchor = _schedule_anchor(deps, mem, loaded)
     except (StoreError, _NotYet) as exc:
         deps.log.error("journal_unreadable", message=f"Cannot load the journal yet ({exc}); nothing is paid "
                        f"until it can be; trying again in {wait:g}s")
@@ -103,6 +106,7 @@ def _load(deps: Deps, mem: Memory) -> bool:
     if found:
         _persist(deps, found)
     mem.load_intents(intents, adopted)
+    mem.schedule_anchor = anchor
     mem.journal_loaded = True
     now = deps.clock.time()
     for tx_hash, intent in intents.items():
@@ -119,6 +123,24 @@ def _load(deps: Deps, mem: Memory) -> bool:
                   + (f", {len(adopted)} recipients funded without an intent (adopted)" if adopted else ""),
                   intents=len(intents), open=open_count, adopted=len(adopted))
     return True
+
+
+def _schedule_anchor(deps: Deps, mem: Memory, loaded: Loaded) -> Optional[float]:
+    """The schedule's clock: the first start, as the journal keeps it; at the first start with a schedule,
+    this start, written to the journal before anything is paid (a failed write: the load is tried again)."""
+    anchor = loaded.schedule_anchor
+    if anchor is not None:
+        if deps.config.schedule.configured:
+            deps.log.info("schedule_anchor", message=f"The schedule's clock started at {anchor:.3f} (the first "
+                          f"start, kept in the journal)", anchor=anchor, kept=True)
+        return anchor
+    if not deps.config.schedule.configured:
+        return None
+    anchor = mem.started_at if mem.started_at is not None else deps.clock.time()
+    deps.journal.set_schedule_anchor(anchor)
+    deps.log.info("schedule_anchor", message=f"The schedule's clock starts now, at {anchor:.3f} (the first "
+                  f"start; kept in the journal so that a restart does not shift it)", anchor=anchor, kept=False)
+    return anchor
 
 
 def _records(deps: Deps) -> list[Record]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fsm_distributor.actions.shared import backoff, cool_down
+from fsm_distributor.actions.shared import backoff, cool_down, cycle_wait
 from fsm_distributor.core.context import Deps
 from fsm_distributor.core.cycle import FailedBuild
 from fsm_distributor.core.errors import ErrorKind, WalletError
@@ -44,7 +44,7 @@ def handle_failure(deps: Deps, mem: Memory, failed: FailedBuild) -> Outcome:
         _failed(deps, mem, error, f"recipient {recipient.recipient} rejected: {error}")
         return Outcome(Trigger.RECIPIENT_REJECTED, data=payment.payer)
     _failed(deps, mem, error, f"permanent error: {error}")
-    return Outcome(Trigger.GIVE_UP, delay=deps.config.balance_check_interval)
+    return Outcome(Trigger.GIVE_UP, delay=cycle_wait(cycle, deps.config.balance_check_interval))
 
 
 def _failed(deps: Deps, mem: Memory, error: WalletError, why: str) -> None:

@@ -85,8 +85,23 @@ def ledger_records(intent: Intent, distributor_id: str, timestamp: float) -> lis
             record.update(multisig=intent.multisig, signers=list(intent.signers))
         if verified:
             record.update(height=intent.height, confirmations=intent.confirmations)
+        if intent.schedule_id:  # issue 12: which occurrence of the schedule it paid
+            record.update(schedule_id=intent.schedule_id, occurrence=intent.occurrence)
+        if intent.unlock_time:
+            record["unlock_time"] = intent.unlock_time
         records.append(record)
     return records
+
+
+def payment_priority(deps: Deps, cycle: Cycle) -> int:
+    """The transfer priority: a scheduled payment's own (its entry's, else the configured one)."""
+    return cycle.scheduled.priority if cycle.scheduled is not None else deps.config.priority
+
+
+def cycle_wait(cycle: Cycle, wait: float) -> float:
+    """The sleep after a cycle that could not pay: `wait`, except for a scheduled occurrence, which waits
+    on its own (Idle tries it again after balance_check_interval) while the machine does other due work."""
+    return 0.0 if cycle.scheduled is not None else wait
 
 
 def record_timestamp(intent: Intent) -> float:
@@ -200,7 +215,8 @@ def mark_sent(deps: Deps, mem: Memory, intent: Intent) -> Intent:
     now = deps.clock.time()
     relayed = advance(deps, mem, intent, Status.RELAYED, updated_at=now, relayed_at=now)
     mem.sent += 1
-    mem.last_success_at = now
+    if intent.purpose is not Purpose.SCHEDULED:  # a scheduled payment does not move the single payments' clock
+        mem.last_success_at = now
     mem.recovery_due_at = 0.0
     mem.relay_failures.pop(intent.tx_hash, None)
     log_sent(deps, relayed)
@@ -214,7 +230,7 @@ def log_sent(deps: Deps, intent: Intent) -> None:
         deps.log.info("tx_sent", message=f"Transaction sent successfully: {intent.tx_hash} (Sent transaction: "
                       f"{intent.miner} -> {recipient_id}, {format_xmr(amount)} XMR)",
                       tx_hash=intent.tx_hash, miner=intent.miner, recipient=recipient_id,
-                      amount_atomic=amount, fee=intent.fee)
+                      amount_atomic=amount, fee=intent.fee, **_occurrence(intent))
     else:
         deps.log.info("tx_sent", message=f"Transaction sent successfully: {intent.tx_hash} (Batch transaction sent "
                       f"successfully: {intent.miner} -> {len(intent.recipients)} recipients, "
@@ -222,6 +238,13 @@ def log_sent(deps: Deps, intent: Intent) -> None:
                       tx_hash=intent.tx_hash, miner=intent.miner, recipients=intent.recipients,
                       outputs=len(intent.destinations), amount_atomic=intent.amount, fee=intent.fee,
                       purpose=intent.purpose)
+
+
+def _occurrence(intent: Intent) -> dict[str, object]:
+    """A scheduled payment's key and time lock for its tx_sent line (issue 12); nothing for the others."""
+    if not intent.schedule_id:
+        return {}
+    return {"schedule_id": intent.schedule_id, "occurrence": intent.occurrence, "unlock_time": intent.unlock_time}
 
 
 # ---------------------------------------------------------------- miners

@@ -247,8 +247,12 @@ def _report_changed_wallet(deps: Deps, mem: Memory, wallet: Wallet, intent: Inte
 
 
 def _paid_again(mem: Memory, revived: Intent) -> list[str]:
-    """Other paid intents of the same purpose to the revived intent's recipients."""
+    """Other paid intents of the same purpose to the revived intent's recipients (of a scheduled payment:
+    of the same occurrence)."""
+    if revived.schedule_id:
+        return sorted(i.tx_hash for i in mem.intents.values() if i.tx_hash != revived.tx_hash and i.status in PAID
+                      and (i.schedule_id, i.occurrence) == (revived.schedule_id, revived.occurrence))
     recipients = set(revived.recipients)
     return sorted(i.tx_hash for i in mem.intents.values()
                   if i.tx_hash != revived.tx_hash and i.purpose == revived.purpose and i.status in PAID
-                  and recipients.intersection(i.recipients) and revived.purpose is not Purpose.DISTRIBUTION)
+                  and recipients.intersection(i.recipients) and revived.purpose.batch)

@@ -14,6 +14,8 @@ the compaction drops it.  A torn last line (a crash in the middle of an
 append, whose fsync therefore never returned, so nothing acted on it) is
 dropped quietly.  A journal in the previous single-document format
 (`*_distributor_journal.json`) is read once and moved aside as `*.migrated`.
+Two kinds of line are not intents: recipients adopted by a rebuild, and the
+schedule's clock (`schedule_anchor`, the agent's first start; written once).
 `advance` refuses a move the intent lifecycle (`core.names.LIFECYCLE`) does
 not allow, before anything is written.
 
@@ -43,6 +45,8 @@ from fsm_distributor.core.names import Status, check_move
 ADOPTED = "adopted_funded"
 #: The key of a multisig treasury line (issue 13): {"multisig": {"key": ..., "body": {...}}}.
 MULTISIG = "multisig"
+#: The key of the line that keeps the schedule's clock, the agent's first start (not an intent; issue 12).
+ANCHOR = "schedule_anchor"
 
 
 class Journal:
@@ -69,9 +73,9 @@ class Journal:
         intents = {**legacy, **parsed.intents}
         set_aside = self._copy_aside(raw) if parsed.problems and raw is not None else None
         multisig = {k: b for k, b in parsed.multisig.items() if kept_when_compacted(b, intents)}
-        self._compact(intents, parsed.adopted, multisig)
+        self._compact(intents, parsed.adopted, multisig, parsed.anchor)
         return Loaded(intents, parsed.adopted, tuple(parsed.problems), set_aside=set_aside,
-                      torn_tail=parsed.torn_tail, multisig=multisig)
+                      torn_tail=parsed.torn_tail, multisig=multisig, schedule_anchor=parsed.anchor)
 
     def _read(self) -> Optional[bytes]:
         try:
@@ -120,6 +124,9 @@ class Journal:
     def put_multisig(self, key: str, body: dict[str, Any]) -> None:
         """One treasury set-up or txset line (issue 13), durably."""
         self._append([_multisig_line(key, body)])
+    def set_schedule_anchor(self, anchor: float) -> None:
+        """Keep the schedule's clock durably: one line, written once (at the first start with a schedule)."""
+        self._append([json.dumps({ANCHOR: anchor}, separators=(",", ":"))])
 
     def advance(self, intent: Intent, status: Status, **changes: Any) -> Intent:
         """Move `intent` to `status` (dropping metadata once relayed) and persist it.
@@ -149,8 +156,9 @@ class Journal:
             _fsync_dir(self.dir)
 
     def _compact(self, intents: dict[str, Intent], adopted: dict[str, str],
-                 multisig: Optional[dict[str, dict[str, Any]]] = None) -> None:
-        lines = [json.dumps(i.to_json(), separators=(",", ":")) for i in intents.values()]
+                 multisig: Optional[dict[str, dict[str, Any]]] = None, anchor: Optional[float] = None) -> None:
+        lines = [json.dumps({ANCHOR: anchor}, separators=(",", ":"))] if anchor is not None else []
+        lines += [json.dumps(i.to_json(), separators=(",", ":")) for i in intents.values()]
         if adopted:
             lines.append(json.dumps({ADOPTED: adopted}, separators=(",", ":")))
         lines += [_multisig_line(key, body) for key, body in (multisig or {}).items()]
@@ -201,6 +209,8 @@ class Parsed:
     torn_tail: bool = False
     #: The multisig lines (issue 13), the last of each key, in the order of their latest line.
     multisig: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The schedule's clock, if a line keeps it (the first such line: it is written once).
+    anchor: Optional[float] = None
 
 
 def parse_lines(raw: bytes) -> Parsed:
@@ -208,6 +218,7 @@ def parse_lines(raw: bytes) -> Parsed:
     intents: dict[str, Intent] = {}
     adopted: dict[str, str] = {}
     multisig: dict[str, dict[str, Any]] = {}
+    anchor: Optional[float] = None
     problems: list[str] = []
     lines = raw.split(b"\n")
     last = lines.pop()  # b"" when the file ends with a newline, as every complete append does
@@ -227,13 +238,16 @@ def parse_lines(raw: bytes) -> Parsed:
                 multisig.pop(key, None)
                 multisig[key] = body
                 continue
+            if isinstance(entry, dict) and set(entry) == {ANCHOR} and _is_time(entry[ANCHOR]):
+                anchor = float(entry[ANCHOR]) if anchor is None else anchor
+                continue
             intent = Intent.from_json(entry)
         except ValueError as exc:
             problems.append(f"journal line {number}: {exc}"[:300])
             continue
         intents.pop(intent.tx_hash, None)  # a key's place is its latest line
         intents[intent.tx_hash] = intent
-    return Parsed(intents, adopted, problems, torn_tail, multisig)
+    return Parsed(intents, adopted, problems, torn_tail, multisig, anchor)
 
 
 def _multisig_line(key: str, body: dict[str, Any]) -> str:
@@ -244,6 +258,10 @@ def _multisig_entry(value: Any) -> tuple[str, dict[str, Any]]:
     if not (isinstance(value, dict) and isinstance(value.get("key"), str) and isinstance(value.get("body"), dict)):
         raise ValueError(f"malformed multisig line {str(value)[:120]}: needs a string 'key' and an object 'body'")
     return value["key"], value["body"]
+
+
+def _is_time(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < float("inf")
 
 
 def _cut_short(line: bytes) -> bool:

@@ -118,9 +118,14 @@ class WalletClient:
     def refresh(self) -> None:
         self.call("refresh", {}, timeout=TRANSFER_TIMEOUT)
 
+    def get_height(self) -> int:
+        """The wallet's chain height (blocks it has seen; the daemon's after a refresh)."""
+        return _uint(self.call("get_height", {}), "height", "get_height")
+
     def transfer(self, destinations: Sequence[Destination], *, priority: int,
-                 do_not_relay: bool = False) -> Transfer:
-        """Send (or, with `do_not_relay`, only build) one transaction."""
+                 do_not_relay: bool = False, unlock_time: int = 0) -> Transfer:
+        """Send (or, with `do_not_relay`, only build) one transaction; `unlock_time` > 0 locks its outputs
+        until that block height (0.18.0 honours it: docs/wallet-facts.md)."""
         if any(type(d.amount) is not int for d in destinations):
             raise TypeError("amounts must be int atomic units, never float")  # int(float) truncates
         params: dict[str, Any] = {
@@ -129,6 +134,10 @@ class WalletClient:
             "ring_size": 16,
             "get_tx_key": False,
         }
+        if unlock_time:
+            if type(unlock_time) is not int or unlock_time < 0:
+                raise TypeError("unlock_time must be a block height, an int >= 0")
+            params["unlock_time"] = unlock_time
         if do_not_relay:
             params.update(do_not_relay=True, get_tx_metadata=True)
         result = self.call("transfer", params, timeout=TRANSFER_TIMEOUT)

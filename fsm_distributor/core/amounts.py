@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from decimal import Context, Decimal, InvalidOperation
 
+import numpy as np
+
 ATOMIC_PER_XMR = 10**12
 #: wallet-rpc amounts are uint64.
 MAX_ATOMIC = 2**64 - 1
@@ -60,3 +62,19 @@ def format_xmr(atomic: int) -> str:
 def to_float_xmr(atomic: int) -> float:
     """The nearest float, for the JSON `amount` field Monerosim's analysis reads."""
     return float(to_decimal(atomic))
+
+
+#: numpy's default integers are int64; amounts go up to the wallet's uint64.
+_INT64_MAX = 2**63 - 1
+
+
+def draw_atomic(rng: np.random.Generator, low: int, high: int) -> int:
+    """Uniform over [low, high] in whole atomic units: exact, no float in between.
+
+    Above int64 (9223372.036854775807 XMR) the draw is made as uint64, which
+    covers every amount a wallet accepts; below it the int64 draw is kept, so
+    the same seed gives the same amounts as ever.
+    """
+    if high <= _INT64_MAX:
+        return int(rng.integers(low, high, endpoint=True))
+    return int(rng.integers(low, high, endpoint=True, dtype=np.uint64))

@@ -8,13 +8,14 @@ names the attribute, the value and what is accepted.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from dataclasses import dataclass, field, fields
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 from fsm_distributor.core.amounts import MAX_ATOMIC, AmountError, format_xmr, parse_xmr
+from fsm_distributor.core.durations import MAX_DURATION as MAX_DURATION, parse_duration as parse_duration
+from fsm_distributor.core.schedule import ScheduleError, ScheduleSetting, loads, parse_schedule, shown
 
 MINER_STRATEGIES = ("weighted", "balance", "random")
 DISTRIBUTION_MODES = ("payments", "funding_cycle")
@@ -37,6 +38,7 @@ class ConfigError(ValueError):
         self.attribute = attribute
         self.value = value
         self.accepted = accepted
+        self.reason = reason
         why = f" ({reason})" if reason else ""
         super().__init__(f"invalid {kind} {attribute}={value!r}{why}; accepted: {accepted}")
 
@@ -83,24 +85,6 @@ def attributes_from(pairs: Iterable[Sequence[str]]) -> dict[str, str]:
                               f"given twice: {attributes[key]!r} and {value!r}")
         attributes[key] = value
     return attributes
-
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
-_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> float:
-    """'250', '3600s', '30m', '2h', '1d' -> seconds (Monerosim's duration forms)."""
-    match = _DURATION.match(str(text))
-    if not match:
-        raise ValueError(f"{text!r} is not a duration")
-    number, unit = match.groups()
-    return float(Decimal(number) * _UNIT_SECONDS[unit.lower()])
-
-
-#: Longest accepted duration: `time.sleep` overflows (and would crash the
-#: running agent) a little above 9e9 s, so refuse absurd values at start-up.
-MAX_DURATION = 10**9
 
 
 #: A parser turns an attribute's raw string into its typed value, or raises ConfigError naming it.
@@ -207,6 +191,53 @@ def _agent_ids() -> Parser:
     return parse
 
 
+# -- scheduled payments (issue 12) ------------------------------------------------
+
+SCHEDULE_MISSED = ("run", "skip")
+SCHEDULE_ACCEPTED = ("a JSON file of entries (a path relative to the shared dir, or absolute) or an inline JSON "
+                     "array of entries (README: Scheduled payments)")
+
+
+def _frequency() -> Parser:
+    """transaction_frequency: a duration as ever, or `off` (None): no single payments, only the schedule."""
+    duration = _duration()
+
+    def parse(name: str, raw: str) -> Optional[float]:
+        if str(raw).strip().lower() == "off":
+            return None
+        try:
+            return duration(name, raw)  # type: ignore[no-any-return]
+        except ConfigError as exc:
+            raise ConfigError(name, raw, exc.accepted + ", or off (no single payments)", exc.reason) from None
+    return parse
+
+
+def schedule_error(exc: ScheduleError, source: str) -> ConfigError:
+    """The start-up refusal of a bad schedule: one line naming the entry, the field, the value and what
+    is accepted (and, for a file, which file)."""
+    where = f"entry {exc.entry} field {exc.field}" if exc.entry else exc.field
+    value = exc.value if isinstance(exc.value, (str, int)) and len(repr(exc.value)) <= 80 else shown(exc.value)
+    return ConfigError(f"({source}) {where}", value, exc.accepted, exc.reason, kind="schedule")
+
+
+def _schedule() -> Parser:
+    def parse(name: str, raw: str) -> ScheduleSetting:
+        text = str(raw).strip()
+        if not text:
+            raise ConfigError(name, raw, SCHEDULE_ACCEPTED, "empty")
+        if not text.startswith("["):
+            return ScheduleSetting(path=text)  # read (and checked) by the command line, which may do I/O
+        try:
+            data = loads(text)
+        except (ValueError, RecursionError) as exc:
+            raise ConfigError(name, raw, SCHEDULE_ACCEPTED, f"not valid JSON: {exc}") from None
+        try:
+            return ScheduleSetting(inline=parse_schedule(data))
+        except ScheduleError as exc:
+            raise schedule_error(exc, "inline") from None
+    return parse
+
+
 def attribute(name: str, default: Any, parse: Parser) -> Any:
     """A Config field that an agent attribute sets: its name (the seed's, or Monerosim's `md_*`),
     default and parser (which knows what is accepted), in one place."""
@@ -220,7 +251,8 @@ class Config:
     Each field set by an attribute is declared with `attribute(...)`; the rest are fixed tunings.
     """
 
-    transaction_frequency: float = attribute("transaction_frequency", 60.0, _duration())
+    #: None: `off`, no single payments (a run that does only what its schedule says).
+    transaction_frequency: Optional[float] = attribute("transaction_frequency", 60.0, _frequency())
     min_amount: int = attribute("min_transaction_amount", parse_xmr("0.1"), _xmr(positive=True))
     max_amount: int = attribute("max_transaction_amount", parse_xmr("1.0"), _xmr(positive=True))
     miner_strategy: str = attribute("miner_selection_strategy", "weighted", _choice(MINER_STRATEGIES))
@@ -261,6 +293,12 @@ class Config:
         1, MAX_DESTINATIONS, f"an integer 1-{MAX_DESTINATIONS} (outputs of one funding transaction)"))
     #: Refill when the treasury's balance (unlocked, and what is locked but will unlock) is below this.
     multisig_refill_below: int = attribute("multisig_refill_below", parse_xmr("10"), _xmr(positive=False))
+    # -- scheduled payments (issue 12) --------------------------------------------
+    #: Scripted payments (core.schedule): a JSON file or an inline JSON array; none by default.
+    schedule: ScheduleSetting = attribute("schedule", ScheduleSetting(), _schedule())
+    #: Occurrences whose time passed while the agent was down: paid at the start, in order (run), or skipped.
+    schedule_missed: str = attribute("schedule_missed", "run", _choice(SCHEDULE_MISSED))
+    # ------------------------------------------------------------------------------
     #: Exponential back-off between transfer attempts: base * 2**(n-1), capped.
     backoff_base: float = 1.0
     backoff_cap: float = 30.0

@@ -15,8 +15,9 @@ import numpy as np
 
 from fsm_distributor.core.config import Config
 from fsm_distributor.core.errors import WalletUnavailable
-from fsm_distributor.core.ports import (Clock, Daemon, JournalStore, Ledger, MultisigSigner, Registry, StatusStore,
-                                        Wallet)
+from fsm_distributor.core.ports import (Clock, Daemon, JournalStore, Ledger, MultisigSigner, Registry, ScheduleSource,
+                                        StatusStore, Wallet)
+from fsm_distributor.core.schedule import NO_SOURCE
 
 
 def no_checkpoint(_phase: str) -> None:
@@ -44,3 +45,5 @@ class Deps:
     checkpoint: Callable[[str], None] = no_checkpoint
     #: multisig treasury (issue 13): a signer's wallet-rpc, by endpoint.
     signers: Callable[[str, int], MultisigSigner] = no_signers
+    #: The schedule (issue 12): the file's reader, or a fixed (inline, or empty) schedule.
+    schedule: ScheduleSource = NO_SOURCE

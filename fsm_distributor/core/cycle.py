@@ -7,7 +7,7 @@ the object its state takes (`states.STATE_DATA`) and hands the next state
 the object that one takes.  So every field here is set when its object is
 made; nothing is optional, nothing is asserted.
 
-    Idle --wake/fund--> Cycle --> Sender --> Payer --> Payment --> Built
+    Idle --wake/fund/scheduled--> Cycle --> Sender --> Payer --> Payment --> Built
                                                           \\--> FailedBuild --retry--> Payment
 
 Where a new state's data goes: if it lives for one cycle, into a new object
@@ -18,12 +18,14 @@ here (or a field of the one it extends); if it lives across cycles, into
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Optional
 
 from fsm_distributor.core.errors import WalletError
 from fsm_distributor.core.intent import Destination
 from fsm_distributor.core.names import Purpose
 from fsm_distributor.core.ports import Balance, Transfer
 from fsm_distributor.core.registry import Miner
+from fsm_distributor.core.schedule import ANYONE
 
 
 @dataclass
@@ -45,10 +47,44 @@ class Cycle:
     refreshed: set[str] = field(default_factory=set)
     #: multisig treasury (issue 13): Idle chose the treasury to pay (Discovering then asks it, not a miner).
     from_treasury: bool = False
+    #: A scheduled payment's occurrence (purpose `scheduled`); None for every other cycle.
+    scheduled: Optional["Scheduled"] = None
 
     @property
     def batch(self) -> bool:
         return self.purpose.batch
+
+
+# -- scheduled payments (issue 12) ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    """The occurrence a scheduled cycle pays, and what its schedule entry fixes about the payment.
+
+    The key (schedule_id, occurrence) goes into the intent, which is how the
+    occurrence is paid once (core.schedule).  Idle makes it when the
+    occurrence is due; the building block's height fixes the unlock_time
+    (`Built.unlock_time`).
+    """
+
+    schedule_id: str
+    occurrence: int
+    due_at: float
+    #: An agent id, or random | round_robin (schedule.ANYONE).
+    to: str
+    #: The miner named by the entry's `from` (never replaced by another); "" lets the strategy choose.
+    miner: str
+    unlock_after_blocks: int
+    priority: int
+
+    @property
+    def recipient(self) -> str:
+        """The agent the entry names; "" when it picks among the eligible recipients."""
+        return "" if self.to in ANYONE else self.to
+
+    def __str__(self) -> str:
+        return f"{self.schedule_id}#{self.occurrence}"
 
 
 @dataclass(frozen=True)
@@ -98,6 +134,8 @@ class Built:
 
     payment: Payment
     transfer: Transfer
+    #: The unlock_time it was built with (a scheduled payment's time lock); 0: none.
+    unlock_time: int = 0
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,12 @@ class Intent:
     multisig: str = ""
     #: The signers whose signatures the spend carries, the builder first.
     signers: tuple[str, ...] = ()
+    # -- scheduled payments (issue 12): the occurrence it pays, and its time lock ------------------
+    #: The schedule entry's id and the occurrence's number (from 1); "" and 0 for any other payment.
+    schedule_id: str = ""
+    occurrence: int = 0
+    #: Monero's unlock_time (a block height) the transfer was built with; 0: none.
+    unlock_time: int = 0
 
     def __post_init__(self) -> None:
         # Callers may give the plain values (strings, triples) the journal holds: keep one shape.
@@ -90,6 +96,10 @@ class Intent:
             data["signers"] = list(self.signers)
         else:  # a miner's intent is written as before the treasury existed
             del data["multisig"], data["signers"]
+        if not self.schedule_id:  # lines of other payments stay as they were
+            del data["schedule_id"], data["occurrence"]
+        if not self.unlock_time:
+            del data["unlock_time"]
         return data
 
     @classmethod
@@ -110,7 +120,9 @@ class Intent:
                 purpose=purpose, key_images=tuple(str(k) for k in data.get("key_images", ())),
                 sender_address=str(data.get("sender_address", "")),
                 relayed_at=float(data.get("relayed_at", 0.0)), verdict=verdict,
-                multisig=str(data.get("multisig", "")), signers=tuple(str(s) for s in data.get("signers", ())))
+                multisig=str(data.get("multisig", "")), signers=tuple(str(s) for s in data.get("signers", ())),
+                schedule_id=str(data.get("schedule_id", "")), occurrence=int(data.get("occurrence", 0)),
+                unlock_time=int(data.get("unlock_time", 0)))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed journal entry {str(data)[:120]}: {exc!r}") from None
 
@@ -133,6 +145,8 @@ class Loaded:
     #: multisig treasury (issue 13): the set-up and txset lines, the last of each key, as written
     #: (parsed by `core.multisig`).
     multisig: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The schedule's clock (the agent's first start), if the journal holds it (issue 12).
+    schedule_anchor: Optional[float] = None
 
     @property
     def damaged(self) -> bool:

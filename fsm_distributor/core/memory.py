@@ -7,12 +7,13 @@ triggers instead (`cycle`).  Changed only by the actions.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Iterable, Optional
 
 from fsm_distributor.core.intent import Intent, paid_recipients
 from fsm_distributor.core.multisig import TreasuryState
 from fsm_distributor.core.names import OPEN, Purpose, Status
 from fsm_distributor.core.registry import Snapshot
+from fsm_distributor.core.schedule import NO_SCHEDULE, Schedule
 
 
 @dataclass
@@ -62,6 +63,17 @@ class Memory:
     sent: int = 0
     failed: int = 0
     recorded: int = 0
+    # -- scheduled payments (issue 12) ------------------------------------------
+    #: The last good schedule: an invalid edit of the file leaves this one in force.
+    schedule: Schedule = NO_SCHEDULE
+    #: The schedule's clock: the agent's first start, kept in the journal; None until the journal is loaded.
+    schedule_anchor: Optional[float] = None
+    #: When this process took its first step: occurrences before it were missed (schedule_missed).
+    started_at: Optional[float] = None
+    #: An occurrence whose cycle ended without a journaled build is not tried again before this time.
+    schedule_retry_at: dict[tuple[str, int], float] = field(default_factory=dict)
+    #: The last problem reading the schedule, said once until it changes ("" when the read is fine).
+    schedule_problem: str = ""
     # -- indexes over `intents` (kept by put_intent/load_intents) -------------
     #: The open intents (built, relayed), in the order of `intents`.
     _open: dict[str, Intent] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -69,6 +81,7 @@ class Memory:
     _intents_version: int = field(default=0, init=False, repr=False, compare=False)
     _paid: dict[Purpose, tuple[int, dict[str, str]]] = field(default_factory=dict, init=False, repr=False,
                                                          compare=False)
+    _scheduled: Optional[tuple[int, "ScheduledIndex"]] = field(default=None, init=False, repr=False, compare=False)
 
     def shift_deadlines(self, seconds: float) -> None:
         """The wall clock stepped by `seconds`: move every stored wall-clock time with it, so each
@@ -85,6 +98,11 @@ class Memory:
             self.treasury.setup_due_at += seconds
         if self.treasury.tend_due_at:
             self.treasury.tend_due_at += seconds
+        if self.schedule_anchor is not None:  # relative occurrences keep their distance; absolute ones stay
+            self.schedule_anchor += seconds
+        if self.started_at is not None:
+            self.started_at += seconds
+        self.schedule_retry_at = {k: t + seconds for k, t in self.schedule_retry_at.items()}
         self.cooldown_until = {k: t + seconds for k, t in self.cooldown_until.items()}
         self.verify_due_at = {k: t + seconds for k, t in self.verify_due_at.items()}
         self.watch_due_at = {k: t + seconds for k, t in self.watch_due_at.items()}
@@ -141,3 +159,40 @@ class Memory:
             paid = {**self.adopted_funded, **paid}
         self._paid[purpose] = (self._intents_version, paid)
         return paid
+
+    # -- scheduled payments (issue 12) ------------------------------------------
+
+    def scheduled_index(self) -> "ScheduledIndex":
+        """The occurrences taken (an intent of theirs is not failed) and each entry's last recipient,
+        worked out again only after `intents` changed."""
+        hit = self._scheduled
+        if hit is not None and hit[0] == self._intents_version:
+            return hit[1]
+        index = ScheduledIndex.of(self.intents.values())
+        self._scheduled = (self._intents_version, index)
+        return index
+
+
+@dataclass(frozen=True)
+class ScheduledIndex:
+    """What the journal says of the schedule: an occurrence is taken while an intent of its key is built,
+    relayed, recorded or confirmed; a failed one is due again (its recipients were not paid)."""
+
+    #: entry id -> the numbers of its taken occurrences.
+    taken: dict[str, frozenset[int]]
+    #: entry id -> the recipient of its highest-numbered occurrence (round_robin goes on after it).
+    last_recipient: dict[str, str]
+
+    @classmethod
+    def of(cls, intents: Iterable[Intent]) -> "ScheduledIndex":
+        taken: dict[str, set[int]] = {}
+        last: dict[str, tuple[int, str]] = {}
+        for intent in intents:
+            if not intent.schedule_id:
+                continue
+            if intent.status is not Status.FAILED:
+                taken.setdefault(intent.schedule_id, set()).add(intent.occurrence)
+            best = last.get(intent.schedule_id)
+            if intent.recipients and (best is None or intent.occurrence >= best[0]):
+                last[intent.schedule_id] = (intent.occurrence, intent.recipients[0])
+        return cls({k: frozenset(v) for k, v in taken.items()}, {k: r for k, (_, r) in last.items()})

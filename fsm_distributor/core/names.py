@@ -28,10 +28,11 @@ class Purpose(Name):
     INITIAL_FUNDING = "initial_funding"  # Monerosim's distributor: every eligible agent once, in batches
     FUNDING_CYCLE = "funding_cycle"      # then batches over the funded agents, every cycle interval
     TREASURY_FUNDING = "treasury_funding"  # multisig (issue 13): a batch from a miner to the treasury
+    SCHEDULED = "scheduled"              # an occurrence of the `schedule` attribute (core.schedule)
 
     @property
     def batch(self) -> bool:
-        return self is not Purpose.DISTRIBUTION
+        return self in (Purpose.INITIAL_FUNDING, Purpose.FUNDING_CYCLE, Purpose.TREASURY_FUNDING)
 
 
 class Status(Name):

@@ -17,6 +17,7 @@ from typing import Any, Optional, Protocol, Sequence
 from fsm_distributor.core.intent import Destination, Intent, Loaded
 from fsm_distributor.core.names import Status
 from fsm_distributor.core.registry import Snapshot
+from fsm_distributor.core.schedule import Schedule
 
 # ---------------------------------------------------------------- what comes back
 
@@ -111,7 +112,12 @@ class Wallet(Protocol):
     def get_address(self) -> str: ...
     def refresh(self) -> None: ...
     def transfer(self, destinations: Sequence[Destination], *, priority: int,
-                 do_not_relay: bool = False) -> Transfer: ...
+                 do_not_relay: bool = False, unlock_time: int = 0) -> Transfer:
+        """`unlock_time`: Monero's time lock, a block height before which the outputs cannot be spent."""
+        ...
+    def get_height(self) -> int:
+        """The wallet's chain height (blocks), as far as it has refreshed."""
+        ...
     def relay_tx(self, tx_metadata: str) -> str: ...
     def transfer_info(self, txid: str) -> TransferInfo:
         """Raises TxUnknown when the wallet does not know `txid`."""
@@ -165,6 +171,16 @@ class JournalStore(Protocol):
         """multisig treasury (issue 13): one set-up or txset line (`core.multisig`), appended and fsynced;
         the last line of a key wins."""
         ...
+    def set_schedule_anchor(self, anchor: float) -> None:
+        """Remember the schedule's clock (the agent's first start) durably (issue 12)."""
+        ...
+
+
+class ScheduleSource(Protocol):
+    """The schedule (issue 12): a file, read again when it changed, or a fixed one (core.schedule).
+    Raises StoreError when the file cannot be read or is not a valid schedule (the message says why)."""
+
+    def read(self) -> Schedule: ...
 
 
 class Clock(Protocol):

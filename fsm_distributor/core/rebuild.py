@@ -84,8 +84,19 @@ def intents_from_records(records: Iterable[Mapping[str, Any]], agent_id: str, kn
             purpose=_purpose(first.get("purpose")), note="rebuilt from transactions.json",
             # a treasury spend's records (issue 13) say so; its sender_address is not in them
             multisig=first["multisig"] if isinstance(first.get("multisig"), str) else "",
-            signers=tuple(str(s) for s in first.get("signers") or ()) if isinstance(first.get("signers"), list) else ())
+            signers=tuple(str(s) for s in first.get("signers") or ()) if isinstance(first.get("signers"), list) else (),
+            **_occurrence(first))
     return intents, problems
+
+
+def _occurrence(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A scheduled payment's occurrence key and time lock, read back from its record (issue 12): without
+    them a lost journal would make the occurrence due again."""
+    schedule_id, number = record.get("schedule_id"), record.get("occurrence")
+    if not isinstance(schedule_id, str) or not schedule_id or not _uint(number):
+        return {}
+    return {"schedule_id": schedule_id, "occurrence": number,
+            "unlock_time": record["unlock_time"] if _uint(record.get("unlock_time")) else 0}
 
 
 def _purpose(value: Any) -> Purpose:

@@ -111,7 +111,7 @@ def scenario_plan(args: argparse.Namespace) -> Plan:
     if own > args.max_wallets and users:
         shared = max(1, min(math.ceil(len(users) / STAND_INS_PER_WALLET), args.max_wallets - len(sc.miners)))
     payments = 0
-    if config.distribution_mode == "payments":
+    if config.distribution_mode == "payments" and config.transaction_frequency is not None:
         payments = args.transactions if args.transactions is not None else (
             SCENARIO_PAYMENTS_QUICK if config.transaction_frequency <= QUICK_FREQUENCY else SCENARIO_PAYMENTS_SLOW)
     eligible = len(sc.recipients) if config.initial_funding else 0
@@ -164,7 +164,9 @@ def scenario_notes(sc, plan: Plan, shared: int, args: argparse.Namespace) -> lis
                      f"allows, so they are subaddresses of {shared} shared wallet(s), written into the registry "
                      "as their wallet_address (no wallet-rpc of their own); the on-chain check counts each one's "
                      "incoming transfers by subaddress")
-    if cfg.distribution_mode == "payments":
+    if cfg.distribution_mode == "payments" and cfg.transaction_frequency is None:
+        notes.append("transaction_frequency off: no single payments; stops after initial funding")
+    elif cfg.distribution_mode == "payments":
         notes.append(f"after initial funding: stops after {plan.payments} payment(s) (transaction_frequency "
                      f"{cfg.transaction_frequency:g} s runs in real time; --transactions N for more)")
     else:

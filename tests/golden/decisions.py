@@ -13,6 +13,7 @@ behaviour, on purpose:
 
 from __future__ import annotations
 
+import json
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +28,7 @@ sys.path[:0] = [str(HERE.parent.parent), str(HERE.parent)]  # this checkout's pa
 from fakes import XMR, FakeJournal, make_world, rpc_error, transfer_error  # noqa: E402
 from fsm_distributor.core.intent import Intent  # noqa: E402
 
-CONTEXT = ("cycle", "purpose", "miner", "recipient", "amount", "attempt", "tx_hash")
+CONTEXT = ("cycle", "purpose", "miner", "recipient", "amount", "attempt", "tx_hash", "schedule_id", "occurrence")
 
 
 @contextmanager
@@ -47,7 +48,8 @@ def transitions() -> Iterator[list[dict]]:
 
 def _line(event: dict) -> str:
     # A batch cycle's `amount` is no decision (the balance it asks for is derived from the config).
-    shown = [k for k in CONTEXT if k in event and not (k == "amount" and event.get("purpose") != "distribution")]
+    shown = [k for k in CONTEXT if k in event
+             and not (k == "amount" and event.get("purpose") not in ("distribution", "scheduled"))]
     context = " ".join(f"{k}={str(event[k])[:16]}" for k in shown)
     return f"{event['from']} -{event['trigger']}-> {event['to']} delay={event['delay']:.3f} {context}".rstrip()
 
@@ -62,7 +64,9 @@ def _outcome(world) -> list[str]:
     lines.append("-- records")
     for r in world.ledger.records:
         lines.append(f"{r['tx_hash'][:16]} {r['sender_id']}->{r['recipient_id']} {r['amount_atomic']} "
-                     f"{r.get('purpose')} {r.get('status')} h{r.get('height', '-')} t{r['timestamp']:.3f}")
+                     f"{r.get('purpose')} {r.get('status')} h{r.get('height', '-')} t{r['timestamp']:.3f}"
+                     + (f" {r['schedule_id']}#{r['occurrence']} unlock={r.get('unlock_time', 0)}"
+                        if "schedule_id" in r else ""))
     lines.append("-- journal")
     for tx_hash, intent in sorted(world.journal.intents.items()):
         lines.append(f"{tx_hash[:16]} {intent.status} {intent.purpose} {intent.miner} attempts={intent.attempts}")
@@ -151,6 +155,26 @@ def verification() -> object:
     return world
 
 
+# -- scheduled payments (issue 12) ----------------------------------------------------------------
+
+
+def scheduled() -> object:
+    """A one-off from a named miner that first has nothing unlocked (it waits) and is time-locked, a
+    recurring round-robin entry with a drawn amount, an unknown recipient, and single payments between."""
+    entries = [{"id": "once", "at": "45s", "to": "u2", "amount": "2.5", "from": "m2", "unlock_after_blocks": 20},
+               {"id": "tick", "every": "20s", "count": 4, "to": "round_robin", "amount": "0.1-0.3"},
+               {"id": "ghost", "at": "10s", "to": "u9", "amount": "1"}]
+    world = make_world({"schedule": json.dumps(entries), "transaction_frequency": "60",
+                        "verification_interval": "600"}, users=3, seed=17)
+    world.miners["m2"].unlocked = 0
+    start = world.clock.now
+    while world.clock.now < start + 75:  # once#1 (at 45 s) waits for m2: it is never paid by m1
+        run(world, 1)
+    world.miners["m2"].unlocked = world.miners["m2"].total = 100 * XMR
+    run(world, 40)
+    return world
+
+
 SCENARIOS: dict[str, Callable[[], object]] = {
     "single_payments": single_payments,
     "round_robin_and_balance": round_robin_and_balance,
@@ -158,6 +182,7 @@ SCENARIOS: dict[str, Callable[[], object]] = {
     "retries": retries,
     "recovery_after_crash": recovery_after_crash,
     "verification": verification,
+    "scheduled": scheduled,  # issue 12
 }
 
 

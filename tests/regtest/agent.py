@@ -9,6 +9,8 @@ from typing import Callable, Mapping, Optional
 
 from fsm_distributor.tools.sandbox import AgentProcess, agent_command, agent_env, parse_line, read_records
 
+from .conftest import MINERS
+
 
 class Agent:
     """One agent process: its JSON log lines (`log`), its records, and waits on them.
@@ -81,3 +83,17 @@ class Agent:
 
     def tail(self, n: int = 6) -> list:
         return [e.get("message") for e in self.log[-n:]]
+
+
+def outgoing(net) -> dict[str, str]:
+    """tx_hash -> miner, for every transaction the miners' wallets have sent (unconfirmed included)."""
+    sent = {}
+    for miner, _ in MINERS:
+        wallet = net.wallet(miner)
+        wallet.refresh()
+        # out: confirmed; pending: own, unconfirmed; failed. ("pool" is *incoming* unconfirmed.)
+        answer = wallet.call("get_transfers", {"out": True, "pending": True, "failed": True})
+        for kind in ("out", "pending", "failed"):
+            for tx in answer.get(kind, []):
+                sent[tx["txid"]] = miner
+    return sent

@@ -19,8 +19,7 @@ from fsm_distributor.adapters.journal import read_journal
 from fsm_distributor.cli import CRASH_ENV
 from fsm_distributor.tools.sandbox import read_records
 
-from .agent import Agent
-from .conftest import MINERS
+from .agent import Agent, outgoing
 
 pytestmark = pytest.mark.regtest
 
@@ -57,20 +56,6 @@ def mine_records(net) -> list[dict]:
 
 def journal(net) -> list[dict]:
     return [i.to_json() for i in read_journal(net.shared_dir / f"{AGENT}_distributor_journal.jsonl").values()]
-
-
-def outgoing(net) -> dict[str, str]:
-    """tx_hash -> miner, for every transaction the miners' wallets have sent (unconfirmed included)."""
-    sent = {}
-    for miner, _ in MINERS:
-        wallet = net.wallet(miner)
-        wallet.refresh()
-        # out: confirmed; pending: own, unconfirmed; failed. ("pool" is *incoming* unconfirmed.)
-        answer = wallet.call("get_transfers", {"out": True, "pending": True, "failed": True})
-        for kind in ("out", "pending", "failed"):
-            for tx in answer.get(kind, []):
-                sent[tx["txid"]] = miner
-    return sent
 
 
 def assert_exactly_once(net) -> None:
