@@ -9,7 +9,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import agent_processes  # noqa: E402
 
-from fsm_distributor import logs  # noqa: E402
+from fsm_distributor.adapters import logs  # noqa: E402
 
 # The agent's own JSON set-up, written nowhere: tests read logs with capture_logs().
 logs.configure("DEBUG", stream=open(os.devnull, "w"))
