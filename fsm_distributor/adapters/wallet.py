@@ -118,6 +118,10 @@ class WalletClient:
     def refresh(self) -> None:
         self.call("refresh", {}, timeout=TRANSFER_TIMEOUT)
 
+    def height(self) -> int:
+        """Blocks the wallet has scanned (`get_height`, answered from its cache; issue 11)."""
+        return _uint(self.call("get_height"), "height", "get_height")
+
     def transfer(self, destinations: Sequence[Destination], *, priority: int,
                  do_not_relay: bool = False) -> Transfer:
         """Send (or, with `do_not_relay`, only build) one transaction."""
