@@ -21,9 +21,11 @@ def write_intent(deps: Deps, mem: Memory, built: Built) -> Outcome:
     intent = Intent(
         tx_hash=transfer.tx_hash, miner=miner.agent_id, miner_endpoint=endpoint,
         destinations=payment.destinations, fee=transfer.fee, status=Status.BUILT,
-        tx_metadata=transfer.tx_metadata, attempts=payment.attempt, priority=deps.config.priority,
+        tx_metadata=transfer.tx_metadata, attempts=payment.attempt, priority=payment.payer.priority(deps.config),
         created_at=now, updated_at=now, purpose=payment.cycle.purpose, key_images=transfer.key_images,
-        sender_address=mem.sender_addresses.get(miner.agent_id, ""))
+        sender_address=mem.sender_addresses.get(miner.agent_id, ""),
+        strategy=deps.config.amount_strategy, fee_strategy=deps.config.fee_strategy,
+        pool_kb=payment.payer.conditions.pool_kb if payment.payer.conditions is not None else None)
     try:
         deps.journal.put(intent)
     except StoreError as exc:

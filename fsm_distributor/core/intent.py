@@ -57,6 +57,12 @@ class Intent:
     relayed_at: float = 0.0
     #: Why a failed intent failed; None otherwise.
     verdict: Optional[Verdict] = None
+    # -- the inputs of the decision that made it (issue 11); empty in journals written before
+    #: The amount strategy (uniform | topup | sustainable) and the fee strategy (fixed | pool_aware).
+    strategy: str = ""
+    fee_strategy: str = ""
+    #: The pool's size (kB) the miner's daemon showed when it was decided; None: not read.
+    pool_kb: Optional[float] = None
 
     def __post_init__(self) -> None:
         # Callers may give the plain values (strings, triples) the journal holds: keep one shape.
@@ -99,7 +105,9 @@ class Intent:
                 confirmations=int(data.get("confirmations", 0)), note=str(data.get("note", "")),
                 purpose=purpose, key_images=tuple(str(k) for k in data.get("key_images", ())),
                 sender_address=str(data.get("sender_address", "")),
-                relayed_at=float(data.get("relayed_at", 0.0)), verdict=verdict)
+                relayed_at=float(data.get("relayed_at", 0.0)), verdict=verdict,
+                strategy=str(data.get("strategy", "")), fee_strategy=str(data.get("fee_strategy", "")),
+                pool_kb=None if data.get("pool_kb") is None else float(data["pool_kb"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed journal entry {str(data)[:120]}: {exc!r}") from None
 
