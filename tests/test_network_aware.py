@@ -171,6 +171,8 @@ def test_funding_batches_go_through_a_full_pool_at_the_stepped_up_priority():
     assert ("ReadingNetwork", "network_read", "PlanningBatch") in path(results)
     [tx] = world.miners["m1"].sent
     assert tx.priority == 3 and len(tx.destinations) == 8
+    world.steps_until("Idle")
+    assert {r["strategy"] for r in world.ledger.records} == {"funding"}
 
 
 def test_too_many_unconfirmed_transactions_make_new_payments_wait_until_confirmed():

@@ -24,7 +24,8 @@ def write_intent(deps: Deps, mem: Memory, built: Built) -> Outcome:
         tx_metadata=transfer.tx_metadata, attempts=payment.attempt, priority=payment.payer.priority(deps.config),
         created_at=now, updated_at=now, purpose=payment.cycle.purpose, key_images=transfer.key_images,
         sender_address=mem.sender_addresses.get(miner.agent_id, ""),
-        strategy=deps.config.amount_strategy, fee_strategy=deps.config.fee_strategy,
+        # a batch's amounts are md_out_per_tx x md_output_amount, whatever amount_strategy says
+        strategy="funding" if payment.cycle.batch else deps.config.amount_strategy, fee_strategy=deps.config.fee_strategy,
         pool_kb=payment.payer.conditions.pool_kb if payment.payer.conditions is not None else None)
     try:
         deps.journal.put(intent)
