@@ -34,6 +34,7 @@ class State(Name):
     DISCOVERING = "Discovering"
     SELECTING_MINER = "SelectingMiner"
     CHECKING_BALANCE = "CheckingBalance"
+    READING_NETWORK = "ReadingNetwork"  # issue 11: network-aware distribution
     SELECTING_RECIPIENT = "SelectingRecipient"
     PLANNING_BATCH = "PlanningBatch"
     BUILDING = "Building"
@@ -123,6 +124,15 @@ class Trigger(Name):
     SUBMIT_REJECTED = "submit_rejected"
     RESUME_SUBMIT = "resume_submit"
     RESUME_SIGNING = "resume_signing"
+    # -- network-aware distribution (issue 11)
+    READ_NETWORK = "read_network"
+    NETWORK_READ = "network_read"
+    POOL_FULL = "pool_full"
+    UNCONFIRMED_LIMIT = "unconfirmed_limit"
+    OVER_BUDGET = "over_budget"
+    RECIPIENT_FULL = "recipient_full"
+    FEE_REFUSED = "fee_refused"
+    AMOUNT_RAISED = "amount_raised"
     FAULT = "fault"
     SHUTDOWN = "shutdown"
     # -- scheduled payments (issue 12) --
@@ -158,6 +168,7 @@ STATE_DATA: dict[State, Optional[type]] = {
     State.DISCOVERING: Cycle,
     State.SELECTING_MINER: Cycle,
     State.CHECKING_BALANCE: Sender,
+    State.READING_NETWORK: Payer,
     State.SELECTING_RECIPIENT: Payer,
     State.PLANNING_BATCH: Payer,
     State.BUILDING: Payment,
@@ -188,6 +199,7 @@ CONCERNS: dict[State, str] = {
     State.DISCOVERING: "discovery",
     State.SELECTING_MINER: "selection",
     State.CHECKING_BALANCE: "selection",
+    State.READING_NETWORK: "selection",
     State.SELECTING_RECIPIENT: "selection",
     State.PLANNING_BATCH: "selection",
     State.BUILDING: "sending",
@@ -220,6 +232,8 @@ DESCRIPTIONS: dict[State, str] = {
     State.DISCOVERING: "read agent_registry.json and miners.json; join miners to their registry entries",
     State.SELECTING_MINER: "pick a miner (weighted | balance | random), skipping miners that failed this cycle",
     State.CHECKING_BALANCE: "the miner's unlocked balance must cover amount + fee reserve",
+    State.READING_NETWORK: "network-aware attributes: read the miner's monerod once per new block; fee priority "
+                           "from the pool, throttles, sustainable amount",
     State.SELECTING_RECIPIENT: "pick a recipient (random | round_robin) and resolve its address",
     State.PLANNING_BATCH: "funding: pick recipients not yet funded, outputs kept together, shrunk to the balance",
     State.BUILDING: "build and sign the transfer without relaying it (do_not_relay)",
@@ -389,6 +403,17 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t(S.SUBMITTING, T.SUBMIT_REJECTED, S.IDLE, "-36: its inputs were spent meanwhile: failed, nothing paid"),
     _t(S.RECOVERING, T.RESUME_SUBMIT, S.SUBMITTING, "a treasury spend was journaled fully signed, maybe not sent"),
     _t(S.RECOVERING, T.RESUME_SIGNING, S.SIGNING_TXSET, "a treasury spend was journaled partially signed"),
+    # -- network-aware distribution (issue 11): entered only when one of its attributes is set
+    _t(S.CHECKING_BALANCE, T.READ_NETWORK, S.READING_NETWORK, "balance covers the need; network-aware attributes"),
+    _t(S.READING_NETWORK, T.NETWORK_READ, S.SELECTING_RECIPIENT, "priority and amount decided", unless="batch_mode"),
+    _t(S.READING_NETWORK, T.NETWORK_READ, S.PLANNING_BATCH, "priority decided", condition="batch_mode"),
+    _t(S.READING_NETWORK, T.POOL_FULL, S.IDLE, "pool above max_pool_kb: single payments wait"),
+    _t(S.READING_NETWORK, T.UNCONFIRMED_LIMIT, S.IDLE, "max_unconfirmed own transactions unconfirmed: wait"),
+    _t(S.READING_NETWORK, T.OVER_BUDGET, S.IDLE, "sustainable: paying now would spend above spend_fraction"),
+    _t(S.SELECTING_RECIPIENT, T.RECIPIENT_FULL, S.SELECTING_RECIPIENT,
+       "topup: holds target_balance (within min_transaction_amount): skip for the cycle"),
+    _t(S.BUILDING, T.AMOUNT_RAISED, S.BUILDING, "fee above max_fee_fraction: build dropped, amount raised, build again"),
+    _t(S.BUILDING, T.FEE_REFUSED, S.IDLE, "fee above max_fee_fraction: build dropped before relay, nothing paid"),
 ) + tuple(
     _t(state, T.FAULT, S.IDLE, "unexpected error in the action: logged, cycle abandoned")
     for state in State if state not in TERMINAL

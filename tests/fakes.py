@@ -25,8 +25,9 @@ from fsm_distributor.core.errors import (SignerLost, TxsetIncomplete, TxsetRejec
 from fsm_distributor.core.intent import Intent, Loaded
 from fsm_distributor.core.names import Status, check_move
 from fsm_distributor.core.multisig import exchange_rounds, kept_when_compacted
-from fsm_distributor.core.ports import (Balance, KexStep, KeyImage, LedgerWrite, Location, MultisigState,
-                                        MultisigTxset, Outgoing, SignedTxset, Transfer, TransferInfo, Where)
+from fsm_distributor.core.ports import (Balance, BlockHeader, ChainInfo, FeeEstimate, KexStep, KeyImage, LedgerWrite,
+                                        Location, MultisigState, MultisigTxset, Outgoing, PoolStats, SignedTxset,
+                                        Transfer, TransferInfo, Where)
 from fsm_distributor.core.registry import build_snapshot
 from fsm_distributor.core.schedule import FixedSchedule
 from fsm_distributor.machine import Distributor
@@ -108,9 +109,10 @@ class FakeWallet(Scripted):
         self.sent: list[SentTx] = []
         self.builds: dict[str, tuple[str, list, int]] = {}  # metadata -> (tx_hash, destinations, priority)
         self.unlock_times: dict[str, int] = {}  # tx_hash -> unlock_time it was built with (0: none)
-        self.height = 100  # the chain height it reports when no daemon is linked
         self.tx_types: dict[str, dict] = {}  # tx_hash -> get_transfer_by_txid answer
         self.daemon: Optional["FakeDaemon"] = None  # the miner's own monerod, if linked
+        #: The height the wallet has scanned; None: its daemon's (a linked wallet is always in sync), else 100.
+        self.scanned: Optional[int] = None
 
     def get_balance(self) -> Balance:
         self._enter("get_balance")
@@ -123,15 +125,17 @@ class FakeWallet(Scripted):
     def refresh(self) -> None:
         self._enter("refresh")
 
+    def height(self) -> int:
+        self._enter("get_height")
+        if self.scanned is not None:
+            return self.scanned
+        return self.daemon.height_now if self.daemon is not None else 100
+
     def _check_funds(self, amount: int, code_if_short: Optional[int] = None) -> None:
         if amount + self.fee > self.total:
             raise rpc_error(code_if_short or -17, "not enough money")
         if amount + self.fee > self.unlocked:
             raise rpc_error(code_if_short or -37, "not enough unlocked money")
-
-    def get_height(self) -> int:
-        self._enter("get_height")
-        return self.daemon.height_now if self.daemon is not None else self.height
 
     def transfer(self, destinations, *, priority: int, do_not_relay: bool = False, unlock_time: int = 0) -> Transfer:
         self._enter("transfer")
@@ -204,6 +208,13 @@ class FakeDaemon:
     def __init__(self, height: int = 100):
         self.height_now = height
         self.pool: set[str] = set()
+        # -- what the network-aware reads see (issue 11) --
+        #: Others' transactions in the pool (the agent's own are `pool`, each OWN_TX_BYTES).
+        self.others_bytes = 0
+        self.others_txs = 0
+        self.reward = 35_175_011_638_739  # a regtest block's, at height 140
+        self.block_seconds = 120  # timestamps: T0 + height * block_seconds
+        self.fees = (1_200_000, 4_700_000, 19_000_000, 240_000_000)  # per byte, priorities 1-4 (seen on regtest)
         self.blocks: dict[str, int] = {}   # tx_hash -> block height
         self.spent: dict[str, KeyImage] = {}
         self.images: dict[str, tuple[str, ...]] = {}
@@ -266,6 +277,32 @@ class FakeDaemon:
     def height(self) -> int:
         self._enter("height")
         return self.height_now
+
+    # -- network-aware distribution (issue 11) ------------------------------------------
+    OWN_TX_BYTES = 2166  # one 2-input, 2-output transfer on regtest
+
+    def fill(self, kb: float, txs: int = 0) -> None:
+        """Others' transactions of `kb` kB in all are in the pool (replacing the earlier fill)."""
+        self.others_bytes = int(kb * 1000)
+        self.others_txs = txs or (self.others_bytes // self.OWN_TX_BYTES + (1 if self.others_bytes else 0))
+
+    def info(self) -> ChainInfo:
+        self._enter("get_info")
+        return ChainInfo(self.height_now, len(self.pool) + self.others_txs)
+
+    def pool_stats(self) -> PoolStats:
+        self._enter("get_transaction_pool_stats")
+        txs = len(self.pool) + self.others_txs
+        return PoolStats(self.others_bytes + len(self.pool) * self.OWN_TX_BYTES, txs, int(T0) if txs else 0)
+
+    def fee_estimate(self) -> FeeEstimate:
+        self._enter("get_fee_estimate")
+        return FeeEstimate(self.fees[0], self.fees, 10_000)
+
+    def last_block(self) -> BlockHeader:
+        self._enter("get_last_block_header")
+        top = self.height_now - 1
+        return BlockHeader(top, self.reward, int(T0) + top * self.block_seconds)
 
 
 class FakeWallets:

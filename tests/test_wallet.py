@@ -524,6 +524,6 @@ def test_transfer_with_unlock_time_sends_it_and_without_sends_none(server, clien
 
 def test_get_height_is_checked(server, client):
     server.replies["get_height"] = result({"height": 141})
-    assert client.get_height() == 141
+    assert client.height() == 141
     server.replies["get_height"] = result({"height": -1})
-    assert "non-negative integer 'height'" in str(raises(BadAnswer, client.get_height))
+    assert "non-negative integer 'height'" in str(raises(BadAnswer, client.height))

@@ -20,6 +20,7 @@ from fsm_distributor.actions.discovery import discover
 from fsm_distributor.actions.idle import idle
 from fsm_distributor.actions.journaling import write_intent
 from fsm_distributor.actions.miner_selection import select_miner
+from fsm_distributor.actions.network_reading import read_network
 from fsm_distributor.actions.recipient_selection import select_recipient
 from fsm_distributor.actions.recording import record
 from fsm_distributor.actions.recovering import recover
@@ -49,6 +50,7 @@ ACTIONS: dict[State, Action] = {
     State.DISCOVERING: discover,
     State.SELECTING_MINER: select_miner,
     State.CHECKING_BALANCE: check_balance,
+    State.READING_NETWORK: read_network,
     State.SELECTING_RECIPIENT: select_recipient,
     State.PLANNING_BATCH: plan_batch,
     State.BUILDING: build,

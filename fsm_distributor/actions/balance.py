@@ -30,4 +30,6 @@ def check_balance(deps: Deps, mem: Memory, sender: Sender) -> Outcome:
                       f"unlocked, needs {format_xmr(need)}{locked}",
                       unlocked=balance.unlocked, balance=balance.total, needed=need)
         return Outcome(Trigger.BALANCE_LOW, data=cycle)
-    return Outcome(Trigger.BALANCE_OK, data=Payer(cycle, miner, balance))
+    # With network-aware attributes (issue 11) the network is read before the recipients are chosen.
+    ok = Trigger.READ_NETWORK if deps.config.network_aware else Trigger.BALANCE_OK
+    return Outcome(ok, data=Payer(cycle, miner, balance))

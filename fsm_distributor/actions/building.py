@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Optional
+
 import structlog
 
 from fsm_distributor.actions.shared import payment_priority, wallet_of
+from fsm_distributor.core import network
+from fsm_distributor.core.amounts import format_xmr
 from fsm_distributor.core.context import Deps
 from fsm_distributor.core.cycle import Built, FailedBuild, Payment
 from fsm_distributor.core.errors import BadAnswer, WalletError
 from fsm_distributor.core.memory import Memory
-from fsm_distributor.core.ports import Wallet
+from fsm_distributor.core.ports import Transfer, Wallet
 from fsm_distributor.states import Outcome, Trigger
 
 
@@ -24,7 +29,7 @@ def build(deps: Deps, mem: Memory, payment: Payment) -> Outcome:
         if miner.agent_id in mem.needs_refresh:
             wallet.refresh()
             mem.needs_refresh.discard(miner.agent_id)
-        priority = payment_priority(deps, payment.cycle)
+        priority = payment_priority(deps, payment)
         unlock_time = _unlock_time(deps, wallet, payment)
         if unlock_time:
             built = wallet.transfer(payment.destinations, priority=priority, do_not_relay=True,
@@ -39,6 +44,9 @@ def build(deps: Deps, mem: Memory, payment: Payment) -> Outcome:
         return Outcome(Trigger.BUILD_FAILED, data=FailedBuild(payment, exc))
     deps.log.debug("tx_built", message=f"Built {built.tx_hash} (not relayed)", tx_hash=built.tx_hash,
                    fee=built.fee)
+    refused = _fee_refused(deps, payment, built)
+    if refused is not None:
+        return refused
     deps.checkpoint("after_build")
     return Outcome(Trigger.BUILT, data=Built(payment, built, unlock_time))
 
@@ -50,11 +58,42 @@ def _unlock_time(deps: Deps, wallet: Wallet, payment: Payment) -> int:
     if scheduled is None or not scheduled.unlock_after_blocks:
         return 0
     wallet.refresh()
-    height = wallet.get_height()
+    height = wallet.height()
     deps.log.info("unlock_time", message=f"Scheduled payment {scheduled} is locked until height "
                   f"{height + scheduled.unlock_after_blocks} (height {height} + {scheduled.unlock_after_blocks})",
                   height=height, unlock_time=height + scheduled.unlock_after_blocks)
     return height + scheduled.unlock_after_blocks
+
+
+def _fee_refused(deps: Deps, payment: Payment, built: Transfer) -> Optional[Outcome]:
+    """issue 11, fee sanity: a single payment whose fee exceeds max_fee_fraction of its amount is
+    dropped before relay.  Nothing was journaled and an unrelayed build reserves nothing, so
+    nothing is paid and the miner is free at once; the amount is raised within [min, max] when
+    that makes the fee acceptable (not for topup, whose amount is what the recipient lacks)."""
+    cfg = deps.config
+    if payment.cycle.batch or payment.cycle.scheduled is not None or len(payment.destinations) != 1:
+        return None  # a batch's and a schedule's amounts are what they were asked to be
+    [destination] = payment.destinations
+    if network.fee_within(built.fee, destination.amount, cfg.max_fee_fraction):
+        return None
+    raised = network.amount_for_fee(built.fee, cfg.max_fee_fraction)
+    can_raise = (cfg.amount_strategy != "topup" and destination.amount < raised <= cfg.max_amount
+                 and raised + built.fee <= payment.payer.balance.unlocked)
+    figures = dict(fee=built.fee, amount_atomic=destination.amount, max_fee_fraction=float(cfg.max_fee_fraction),
+                   fee_ratio=round(built.fee / destination.amount, 6), tx_hash=built.tx_hash)
+    if can_raise:
+        deps.log.warning("fee_refused", message=f"Fee {format_xmr(built.fee)} XMR is more than max_fee_fraction "
+                         f"{float(cfg.max_fee_fraction):g} of {format_xmr(destination.amount)} XMR: build {built.tx_hash} "
+                         f"dropped (not relayed, nothing paid); building {format_xmr(raised)} XMR instead",
+                         raised_to=raised, **figures)
+        structlog.contextvars.bind_contextvars(amount=raised)
+        again = replace(payment, destinations=(destination._replace(amount=raised),), attempt=0, retries_left=True)
+        return Outcome(Trigger.AMOUNT_RAISED, data=again)
+    wait = cfg.balance_check_interval
+    deps.log.warning("fee_refused", message=f"Failed to send: fee {format_xmr(built.fee)} XMR is more than "
+                     f"max_fee_fraction {float(cfg.max_fee_fraction):g} of {format_xmr(destination.amount)} XMR: build "
+                     f"{built.tx_hash} dropped (not relayed, nothing paid); waiting {wait:g}s", **figures)
+    return Outcome(Trigger.FEE_REFUSED, delay=wait)
 
 
 def _learn_sender_address(deps: Deps, mem: Memory, wallet: Wallet, miner_id: str) -> None:

@@ -149,7 +149,9 @@ def _start_cycle(deps: Deps, mem: Memory, purpose: Purpose, from_treasury: bool 
     amount = draw_amount(deps)
     mem.cycles += 1
     structlog.contextvars.bind_contextvars(cycle=mem.cycles, amount=amount, purpose=purpose)
-    return Cycle(mem.cycles, purpose, need=amount + cfg.fee_reserve, amount=amount, from_treasury=from_treasury)
+    # topup and sustainable (issue 11) decide the amount later, within [min, max]: ask for the most.
+    most = amount if cfg.amount_strategy == "uniform" else cfg.max_amount
+    return Cycle(mem.cycles, purpose, need=most + cfg.fee_reserve, amount=amount, from_treasury=from_treasury)
 
 
 def draw_amount(deps: Deps) -> int:

@@ -23,11 +23,16 @@ def write_intent(deps: Deps, mem: Memory, built: Built) -> Outcome:
     intent = Intent(
         tx_hash=transfer.tx_hash, miner=miner.agent_id, miner_endpoint=endpoint,
         destinations=payment.destinations, fee=transfer.fee, status=Status.BUILT,
-        tx_metadata=transfer.tx_metadata, attempts=payment.attempt,
-        priority=payment_priority(deps, payment.cycle), created_at=now, updated_at=now, purpose=payment.cycle.purpose, key_images=transfer.key_images,
+        tx_metadata=transfer.tx_metadata, attempts=payment.attempt, priority=payment_priority(deps, payment),
+        created_at=now, updated_at=now, purpose=payment.cycle.purpose, key_images=transfer.key_images,
         sender_address=mem.sender_addresses.get(miner.agent_id, ""),
         schedule_id=scheduled.schedule_id if scheduled else "", occurrence=scheduled.occurrence if scheduled else 0,
-        unlock_time=built.unlock_time)
+        unlock_time=built.unlock_time,
+        # the decision's inputs (issue 11): a batch's amounts are md_out_per_tx x md_output_amount and a
+        # scheduled payment's its entry's, whatever amount_strategy says
+        strategy="funding" if payment.cycle.batch else "schedule" if scheduled else deps.config.amount_strategy,
+        fee_strategy=deps.config.fee_strategy,
+        pool_kb=payment.payer.conditions.pool_kb if payment.payer.conditions is not None else None)
     try:
         deps.journal.put(intent)
     except StoreError as exc:

@@ -6,7 +6,9 @@ from typing import Optional
 
 import structlog
 
-from fsm_distributor.actions.shared import cycle_wait, resolve_address, treasury_signers
+from fsm_distributor.actions.shared import cycle_wait, holding_of, resolve_address, treasury_signers
+from fsm_distributor.core import network
+from fsm_distributor.core.amounts import format_xmr
 from fsm_distributor.core.context import Deps
 from fsm_distributor.core.cycle import Payer, Payment, Scheduled
 from fsm_distributor.core.intent import Destination
@@ -35,13 +37,40 @@ def select_recipient(deps: Deps, mem: Memory, payer: Payer) -> Outcome:
                          skipped=sorted(payer.cycle.excluded_recipients))
         return Outcome(Trigger.NO_RECIPIENT, delay=wait)
     recipient = _pick(deps, mem, pool, scheduled)
+    amount = payer.amount
+    if deps.config.amount_strategy == "topup" and scheduled is None:  # a schedule's amount is its entry's
+        topped = _topup(deps, mem, recipient)
+        if topped is None:
+            payer.cycle.excluded_recipients.add(recipient.id)
+            return Outcome(Trigger.RECIPIENT_FULL, data=payer)
+        amount = topped
     address = resolve_address(deps, mem, payer.miner, recipient)
     if address is None:
         payer.cycle.excluded_recipients.add(recipient.id)
         return Outcome(Trigger.RECIPIENT_UNREACHABLE, data=payer)
     structlog.contextvars.bind_contextvars(recipient=recipient.id)
-    payment = Payment(payer, (Destination(recipient.id, address, payer.cycle.amount),))
+    payment = Payment(payer, (Destination(recipient.id, address, amount),))
     return Outcome(Trigger.RECIPIENT_SELECTED, data=payment)
+
+
+def _topup(deps: Deps, mem: Memory, recipient: Agent) -> Optional[int]:
+    """issue 11, topup: target_balance - what the recipient holds, within [min, max]; None: it holds the
+    target (within min_transaction_amount) and is not paid."""
+    cfg = deps.config
+    holding = holding_of(deps, mem, recipient)
+    amount = network.topup_amount(cfg.target_balance, holding.held, cfg.min_amount, cfg.max_amount)
+    figures = dict(recipient=recipient.id, held=holding.held, balance=holding.balance, in_flight=holding.in_flight,
+                   source=holding.source, target_balance=cfg.target_balance)
+    if amount is None:
+        deps.log.info("recipient_full", message=f"Recipient {recipient.id} holds {format_xmr(holding.held)} XMR "
+                      f"({holding.source}, {format_xmr(holding.in_flight)} of it in flight from this agent): within "
+                      f"min_transaction_amount of target_balance {format_xmr(cfg.target_balance)}; not paid", **figures)
+        return None
+    structlog.contextvars.bind_contextvars(amount=amount)
+    deps.log.info("topup", message=f"Topping {recipient.id} up by {format_xmr(amount)} XMR: it holds "
+                  f"{format_xmr(holding.held)} of {format_xmr(cfg.target_balance)} ({holding.source}, "
+                  f"{format_xmr(holding.in_flight)} in flight from this agent)", amount_atomic=amount, **figures)
+    return amount
 
 
 def _pick(deps: Deps, mem: Memory, pool: list[Agent], scheduled: Optional[Scheduled] = None) -> Agent:

@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable, Iterable, Optional
 
-from fsm_distributor.core import funding, multisig
+from fsm_distributor.core import funding, multisig, network
 from fsm_distributor.core.address import InvalidAddress, validate_address
 from fsm_distributor.core.amounts import format_xmr, to_float_xmr
 from fsm_distributor.core.context import Deps
-from fsm_distributor.core.cycle import Cycle
+from fsm_distributor.core.cycle import Cycle, Payment
 from fsm_distributor.core.errors import ErrorKind, SignerLost, StoreError, WalletError, WalletUnavailable
 from fsm_distributor.core.intent import Intent
 from fsm_distributor.core.memory import Memory
@@ -83,6 +83,8 @@ def ledger_records(intent: Intent, distributor_id: str, timestamp: float) -> lis
         }
         if intent.multisig:  # a treasury spend (issue 13): sender_id is the treasury's id
             record.update(multisig=intent.multisig, signers=list(intent.signers))
+        if intent.strategy:  # the inputs of the decision (issue 11); older intents have none
+            record.update(strategy=intent.strategy, fee_strategy=intent.fee_strategy, pool_kb=intent.pool_kb)
         if verified:
             record.update(height=intent.height, confirmations=intent.confirmations)
         if intent.schedule_id:  # issue 12: which occurrence of the schedule it paid
@@ -93,9 +95,11 @@ def ledger_records(intent: Intent, distributor_id: str, timestamp: float) -> lis
     return records
 
 
-def payment_priority(deps: Deps, cycle: Cycle) -> int:
-    """The transfer priority: a scheduled payment's own (its entry's, else the configured one)."""
-    return cycle.scheduled.priority if cycle.scheduled is not None else deps.config.priority
+def payment_priority(deps: Deps, payment: Payment) -> int:
+    """The transfer priority: a scheduled payment's own (its entry's, else the configured one); any
+    other payment's as ReadingNetwork stepped it (issue 11), else transaction_priority."""
+    cycle = payment.cycle
+    return cycle.scheduled.priority if cycle.scheduled is not None else payment.payer.priority(deps.config)
 
 
 def cycle_wait(cycle: Cycle, wait: float) -> float:
@@ -343,6 +347,31 @@ def _ask_wallet(deps: Deps, agent: Agent) -> Optional[str]:
     if agent.endpoint is None:
         return None
     return deps.wallets(*agent.endpoint).get_address()
+
+
+# ---------------------------------------------------------------- topup (issue 11)
+
+
+def holding_of(deps: Deps, mem: Memory, agent: Agent) -> network.Holding:
+    """What `agent` holds as far as this agent can tell: its wallet's balance (locked coins included)
+    when the wallet answers, else what this agent paid it; plus this agent's payments to it that the
+    wallet does not show yet.  The wallet's height is asked before its balance, so a refresh between
+    the two can only count a payment twice (pay less), never miss it (pay too much)."""
+    balance: Optional[int] = None
+    height: Optional[int] = None
+    if agent.endpoint is not None:
+        wallet = deps.wallets(*agent.endpoint)
+        try:
+            height = wallet.height()
+            balance = wallet.get_balance().total
+        except WalletError as exc:
+            deps.log.debug("recipient_balance_unknown", message=f"Could not ask {agent.id}'s wallet for its "
+                           f"balance ({exc}); counting what this agent paid it", recipient=agent.id)
+            balance = None
+    paid, in_flight = network.paid_to(mem.intents.values(), agent.id, height if balance is not None else None)
+    if balance is None:
+        return network.Holding(paid, None, paid, "records")
+    return network.Holding(balance + in_flight, balance, in_flight, "wallet")
 
 
 # ---------------------------------------------------------------- funding progress

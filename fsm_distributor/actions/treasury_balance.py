@@ -36,5 +36,5 @@ def check_treasury_balance(deps: Deps, mem: Memory, cycle: Cycle) -> Outcome:
                       f"{format_xmr(balance.unlocked)} XMR unlocked, needs {format_xmr(cycle.need)}{locked}; "
                       f"waiting {wait:g}s", unlocked=balance.unlocked, balance=balance.total, needed=cycle.need)
         return Outcome(Trigger.BALANCE_LOW, delay=wait)
-    payer = TreasuryPayer(cycle, treasury_payer_miner(deps, mem, setup), balance, setup)
+    payer = TreasuryPayer(cycle, treasury_payer_miner(deps, mem, setup), balance, setup=setup)
     return Outcome(Trigger.BALANCE_OK, data=payer)

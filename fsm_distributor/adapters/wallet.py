@@ -118,8 +118,8 @@ class WalletClient:
     def refresh(self) -> None:
         self.call("refresh", {}, timeout=TRANSFER_TIMEOUT)
 
-    def get_height(self) -> int:
-        """The wallet's chain height (blocks it has seen; the daemon's after a refresh)."""
+    def height(self) -> int:
+        """Blocks the wallet has scanned (`get_height`, answered from its cache; the daemon's after a refresh)."""
         return _uint(self.call("get_height", {}), "height", "get_height")
 
     def transfer(self, destinations: Sequence[Destination], *, priority: int,

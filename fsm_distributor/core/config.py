@@ -11,6 +11,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass, field, fields
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 from fsm_distributor.core.amounts import MAX_ATOMIC, AmountError, format_xmr, parse_xmr
@@ -24,6 +25,9 @@ MAX_DESTINATIONS = 15
 RECIPIENT_STRATEGIES = ("random", "round_robin")
 #: multisig treasury (issue 13): what the treasury pays (off: nothing, the default).
 MULTISIG_MODES = ("off", "payments", "all")
+#: Network-aware distribution (issue 11): how the fee priority and the single payments' amounts are chosen.
+FEE_STRATEGIES = ("fixed", "pool_aware")
+AMOUNT_STRATEGIES = ("uniform", "topup", "sustainable")
 
 #: Atomic units kept aside for the fee, by priority tier.  Seen on regtest
 #: (docs/wallet-facts.md): one output costs 0.0026 XMR at tiers 0-1, 0.0102 at
@@ -238,6 +242,62 @@ def _schedule() -> Parser:
     return parse
 
 
+# -- parsers of the network-aware attributes (issue 11) --
+
+#: Largest pool size an attribute may name, in kB (a pool of a terabyte is not a threshold, it is a typo).
+MAX_KB = 10**9
+_KB_ACCEPTED = f"a size in kB (1 kB = 1000 bytes) with at most 3 decimals, 0-{MAX_KB}"
+
+
+def _kb_to_bytes(text: str) -> Optional[int]:
+    """'300' or '0.5' kB -> bytes; None when it is not such a number."""
+    try:
+        number = Decimal(text.strip())
+    except (InvalidOperation, ValueError):
+        return None
+    if not number.is_finite() or number < 0 or number > MAX_KB or (number * 1000) % 1:
+        return None
+    return int(number * 1000)
+
+
+def _kilobytes() -> Parser:
+    def parse(name: str, raw: str) -> int:
+        size = _kb_to_bytes(str(raw))
+        if size is None:
+            raise ConfigError(name, raw, _KB_ACCEPTED + " (0: off)")
+        return size
+    return parse
+
+
+def _thresholds() -> Parser:
+    accepted = f"three increasing sizes in kB, comma-separated (e.g. '300,900,3000'), each > 0 and <= {MAX_KB}"
+
+    def parse(name: str, raw: str) -> tuple[int, ...]:
+        parts = str(raw).split(",")
+        sizes = [_kb_to_bytes(p) for p in parts]
+        if len(sizes) != 3 or any(s is None or s == 0 for s in sizes):
+            raise ConfigError(name, raw, accepted)
+        steps = [s for s in sizes if s is not None]
+        if steps != sorted(set(steps)):
+            raise ConfigError(name, raw, accepted, "not increasing")
+        return tuple(steps)
+    return parse
+
+
+def _fraction(*, allow_zero: bool) -> Parser:
+    accepted = ("a number from 0 to 1 (0: off)" if allow_zero else "a number greater than 0, at most 1")
+
+    def parse(name: str, raw: str) -> Fraction:
+        try:
+            number = Decimal(str(raw).strip())
+        except (InvalidOperation, ValueError):
+            raise ConfigError(name, raw, accepted) from None
+        if not number.is_finite() or number > 1 or number < 0 or (number == 0 and not allow_zero):
+            raise ConfigError(name, raw, accepted)
+        return Fraction(number)
+    return parse
+
+
 def attribute(name: str, default: Any, parse: Parser) -> Any:
     """A Config field that an agent attribute sets: its name (the seed's, or Monerosim's `md_*`),
     default and parser (which knows what is accepted), in one place."""
@@ -299,6 +359,23 @@ class Config:
     #: Occurrences whose time passed while the agent was down: paid at the start, in order (run), or skipped.
     schedule_missed: str = attribute("schedule_missed", "run", _choice(SCHEDULE_MISSED))
     # ------------------------------------------------------------------------------
+    # -- network-aware distribution (issue 11): fees that follow the pool, amounts that follow the network
+    #: fixed: transaction_priority always; pool_aware: stepped up to 2, 3, 4 as the pool reaches fee_thresholds.
+    fee_strategy: str = attribute("fee_strategy", "fixed", _choice(FEE_STRATEGIES))
+    #: Pool sizes (bytes) at which pool_aware steps the priority up to 2, 3 and 4 (default: one, three and
+    #: ten blocks of Monero's 300 kB full-reward zone).
+    fee_thresholds: tuple[int, ...] = attribute("fee_thresholds_kb", (300_000, 900_000, 3_000_000), _thresholds())
+    #: Above this pool size (bytes) single payments wait; 0: off.
+    max_pool_bytes: int = attribute("max_pool_kb", 0, _kilobytes())
+    #: While this many of this agent's own transactions are unconfirmed, new payments wait; 0: off.
+    max_unconfirmed: int = attribute("max_unconfirmed", 0, _int_range(0, 1_000_000, "an integer 0-1000000 (0: off)"))
+    #: uniform: the seed's draw; topup: up to target_balance per recipient; sustainable: follows the miners' income.
+    amount_strategy: str = attribute("amount_strategy", "uniform", _choice(AMOUNT_STRATEGIES))
+    target_balance: int = attribute("target_balance", parse_xmr("10"), _xmr(positive=True))
+    #: sustainable: the share of the miners' income that single payments may spend.
+    spend_fraction: Fraction = attribute("spend_fraction", Fraction(1, 2), _fraction(allow_zero=False))
+    #: A single payment whose fee (the wallet's, at build time) exceeds this share of its amount is not sent.
+    max_fee_fraction: Fraction = attribute("max_fee_fraction", Fraction(1, 2), _fraction(allow_zero=True))
     #: Exponential back-off between transfer attempts: base * 2**(n-1), capped.
     backoff_base: float = 1.0
     backoff_cap: float = 30.0
@@ -306,6 +383,12 @@ class Config:
     miner_cooldown: float = 5.0
     miner_cooldown_cap: float = 120.0
     ignored: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def network_aware(self) -> bool:
+        """Whether cycles read the network (ReadingNetwork): any network-aware attribute off its default."""
+        return (self.fee_strategy != "fixed" or self.amount_strategy != "uniform" or self.max_pool_bytes > 0
+                or self.max_unconfirmed > 0)
 
 
 #: attribute name -> (Config field, parser), read off Config's declarations.
@@ -343,6 +426,11 @@ def load_config(attributes: Mapping[str, str]) -> Config:
             "min_transaction_amount", attributes.get("min_transaction_amount", format_xmr(config.min_amount)),
             f"at most max_transaction_amount ({format_xmr(config.max_amount)} XMR)")
     _check_multisig(config, attributes)
+    if config.amount_strategy == "topup" and config.target_balance <= config.min_amount:
+        raise ConfigError(
+            "target_balance", attributes.get("target_balance", format_xmr(config.target_balance)),
+            f"more than min_transaction_amount ({format_xmr(config.min_amount)} XMR) with amount_strategy topup",
+            "no recipient could ever be topped up")
     return config
 
 

@@ -10,6 +10,8 @@ made; nothing is optional, nothing is asserted.
     Idle --wake/fund/scheduled--> Cycle --> Sender --> Payer --> Payment --> Built
                                                           \\--> FailedBuild --retry--> Payment
 
+With network-aware attributes, ReadingNetwork hands on the Payer enriched with its `Conditions`.
+
 Where a new state's data goes: if it lives for one cycle, into a new object
 here (or a field of the one it extends); if it lives across cycles, into
 `memory.Memory`.
@@ -20,9 +22,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
+from fsm_distributor.core.config import Config
 from fsm_distributor.core.errors import WalletError
 from fsm_distributor.core.intent import Destination
 from fsm_distributor.core.names import Purpose
+from fsm_distributor.core.network import NetworkView
 from fsm_distributor.core.ports import Balance, Transfer
 from fsm_distributor.core.registry import Miner
 from fsm_distributor.core.schedule import ANYONE
@@ -95,6 +99,28 @@ class Sender:
     miner: Miner
 
 
+# -- network-aware distribution (issue 11) ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """What ReadingNetwork saw and decided for this cycle: the inputs of its decisions travel
+    with the payment into the journal and transactions.json."""
+
+    priority: int
+    fee_strategy: str
+    amount_strategy: str
+    #: A single payment's amount (uniform: the draw; sustainable: the draw scaled to the income;
+    #: topup: 0, decided per recipient by SelectingRecipient); 0 for a batch.
+    amount: int
+    #: What the miner's daemon showed; None when no daemon answered (the fixed behaviour then).
+    view: Optional[NetworkView] = None
+
+    @property
+    def pool_kb(self) -> Optional[float]:
+        return self.view.pool_kb if self.view is not None else None
+
+
 @dataclass(frozen=True)
 class Payer:
     """A miner whose unlocked balance covers the cycle's need."""
@@ -102,6 +128,18 @@ class Payer:
     cycle: Cycle
     miner: Miner
     balance: Balance
+    #: Set by ReadingNetwork (issue 11).  None: the network is not read (its attributes are at their
+    #: defaults), so the cycle pays as configured: transaction_priority and the drawn amount.
+    conditions: Optional[Conditions] = None
+
+    def priority(self, config: Config) -> int:
+        """The fee priority this cycle's transaction is built with."""
+        return self.conditions.priority if self.conditions is not None else config.priority
+
+    @property
+    def amount(self) -> int:
+        """A single payment's amount: as ReadingNetwork decided it, else as drawn at the cycle's start."""
+        return self.conditions.amount if self.conditions is not None else self.cycle.amount
 
 
 @dataclass(frozen=True)

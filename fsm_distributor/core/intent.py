@@ -69,6 +69,12 @@ class Intent:
     occurrence: int = 0
     #: Monero's unlock_time (a block height) the transfer was built with; 0: none.
     unlock_time: int = 0
+    # -- the inputs of the decision that made it (issue 11); empty in journals written before
+    #: The amount strategy (uniform | topup | sustainable) and the fee strategy (fixed | pool_aware).
+    strategy: str = ""
+    fee_strategy: str = ""
+    #: The pool's size (kB) the miner's daemon showed when it was decided; None: not read.
+    pool_kb: Optional[float] = None
 
     def __post_init__(self) -> None:
         # Callers may give the plain values (strings, triples) the journal holds: keep one shape.
@@ -122,7 +128,9 @@ class Intent:
                 relayed_at=float(data.get("relayed_at", 0.0)), verdict=verdict,
                 multisig=str(data.get("multisig", "")), signers=tuple(str(s) for s in data.get("signers", ())),
                 schedule_id=str(data.get("schedule_id", "")), occurrence=int(data.get("occurrence", 0)),
-                unlock_time=int(data.get("unlock_time", 0)))
+                unlock_time=int(data.get("unlock_time", 0)),
+                strategy=str(data.get("strategy", "")), fee_strategy=str(data.get("fee_strategy", "")),
+                pool_kb=None if data.get("pool_kb") is None else float(data["pool_kb"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed journal entry {str(data)[:120]}: {exc!r}") from None
 

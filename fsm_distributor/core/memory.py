@@ -12,6 +12,7 @@ from typing import Iterable, Optional
 from fsm_distributor.core.intent import Intent, paid_recipients
 from fsm_distributor.core.multisig import TreasuryState
 from fsm_distributor.core.names import OPEN, Purpose, Status
+from fsm_distributor.core.network import NetworkView
 from fsm_distributor.core.registry import Snapshot
 from fsm_distributor.core.schedule import NO_SCHEDULE, Schedule
 
@@ -59,6 +60,15 @@ class Memory:
     told: set[str] = field(default_factory=set)
     # -- multisig treasury (issue 13) -----------------------------------------
     treasury: TreasuryState = field(default_factory=TreasuryState)
+    # -- network-aware distribution (issue 11) ---------------------------------
+    #: Miner id -> its wallet's height when its daemon was last read (or tried): one read per new block.
+    network_checked: dict[str, int] = field(default_factory=dict)
+    #: Miner id -> what its daemon showed at that read (absent: never read, or no daemon answered).
+    network_views: dict[str, NetworkView] = field(default_factory=dict)
+    #: Miner id -> (block index, timestamp) of the first block header seen: the observed block interval.
+    first_block: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: When this run first read the network: the start of the sustainable spending budget.
+    network_since: Optional[float] = None
     cycles: int = 0
     sent: int = 0
     failed: int = 0
@@ -103,6 +113,8 @@ class Memory:
         if self.started_at is not None:
             self.started_at += seconds
         self.schedule_retry_at = {k: t + seconds for k, t in self.schedule_retry_at.items()}
+        if self.network_since is not None:
+            self.network_since += seconds
         self.cooldown_until = {k: t + seconds for k, t in self.cooldown_until.items()}
         self.verify_due_at = {k: t + seconds for k, t in self.verify_due_at.items()}
         self.watch_due_at = {k: t + seconds for k, t in self.watch_due_at.items()}
@@ -146,6 +158,13 @@ class Memory:
     def busy_miners(self) -> set[str]:
         """Miners with an unrelayed build: a second build would pick the same inputs."""
         return {i.miner for i in self._open.values() if i.status is Status.BUILT}
+
+    def unconfirmed_count(self) -> int:
+        """This agent's transactions not confirmed yet: the open ones and the recorded ones under
+        verification (issue 11: max_unconfirmed)."""
+        recorded = sum(1 for h in self.verify_due_at
+                       if (i := self.intents.get(h)) is not None and i.status is Status.RECORDED)
+        return len(self._open) + recorded
 
     def paid_recipients(self, purpose: Purpose) -> dict[str, str]:
         """`journal.paid_recipients(self.intents, purpose)`, computed again only after `intents`

@@ -355,7 +355,7 @@ class TreasuryPayer(Payer):
     """The treasury as the payer of a cycle (its `miner` stands for the treasury: id, address and
     the first signer's endpoint), with the set-up it pays from."""
 
-    setup: Setup
+    setup: Setup = field(kw_only=True)  # keyword-only: Payer's own fields end with a default (conditions)
 
 
 @dataclass(frozen=True)

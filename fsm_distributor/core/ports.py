@@ -102,6 +102,48 @@ class LedgerWrite:
         return self.note is not None
 
 
+# -- what monerod says of the network (issue 11: network-aware distribution) --
+
+#: Monero's block time target (get_info `target`), used until two block headers give an observed interval.
+TARGET_BLOCK_SECONDS = 120
+
+
+@dataclass(frozen=True)
+class ChainInfo:
+    """monerod `get_info`: chain height (blocks), transactions in the pool, block time target."""
+
+    height: int
+    pool_txs: int
+    target: int = TARGET_BLOCK_SECONDS
+
+
+@dataclass(frozen=True)
+class FeeEstimate:
+    """monerod `get_fee_estimate`: the base fee per byte and, on 0.18, one per priority 1-4."""
+
+    per_byte: int
+    by_priority: tuple[int, ...] = ()
+    quantization_mask: int = 1
+
+
+@dataclass(frozen=True)
+class PoolStats:
+    """monerod `/get_transaction_pool_stats`: bytes and transactions in the pool, the oldest's time."""
+
+    bytes_total: int
+    txs_total: int
+    oldest: int = 0
+
+
+@dataclass(frozen=True)
+class BlockHeader:
+    """monerod `get_last_block_header`: the top block's index, its reward and timestamp."""
+
+    height: int
+    reward: int
+    timestamp: int
+
+
 # ---------------------------------------------------------------- the ports
 
 
@@ -115,22 +157,28 @@ class Wallet(Protocol):
                  do_not_relay: bool = False, unlock_time: int = 0) -> Transfer:
         """`unlock_time`: Monero's time lock, a block height before which the outputs cannot be spent."""
         ...
-    def get_height(self) -> int:
-        """The wallet's chain height (blocks), as far as it has refreshed."""
-        ...
     def relay_tx(self, tx_metadata: str) -> str: ...
     def transfer_info(self, txid: str) -> TransferInfo:
         """Raises TxUnknown when the wallet does not know `txid`."""
         ...
     def get_transfers(self) -> list[Outgoing]: ...
+    def height(self) -> int:
+        """Blocks the wallet has scanned (its view of the chain, answered from its cache; the daemon's
+        after a refresh): the cheap check of ReadingNetwork, the base of a scheduled time lock."""
+        ...
 
 
 class Daemon(Protocol):
-    """A miner's monerod, asked where transactions are. Raises WalletError."""
+    """A miner's monerod, asked where transactions are and what the network looks like. Raises WalletError."""
 
     def locate(self, tx_hashes: Sequence[str]) -> dict[str, Location]: ...
     def key_images_spent(self, key_images: Sequence[str]) -> list[KeyImage]: ...
     def height(self) -> int: ...
+    # -- network-aware distribution (issue 11) --
+    def info(self) -> ChainInfo: ...
+    def fee_estimate(self) -> FeeEstimate: ...
+    def pool_stats(self) -> PoolStats: ...
+    def last_block(self) -> BlockHeader: ...
 
 
 class Registry(Protocol):

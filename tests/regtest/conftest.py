@@ -21,8 +21,8 @@ from fsm_distributor.tools.sandbox import DEFAULT_ATTRIBUTES
 MINERS = [("miner001", 60), ("miner002", 40)]
 USERS = 30
 ORDER = ("test_sandbox", "test_scenario_onchain", "test_network", "test_funding_onchain", "test_crash", "test_faults",
-         "test_verification", "test_agent_onchain", "test_multisig_onchain", "test_schedule_onchain", "test_durability",
-         "test_faketime")
+         "test_verification", "test_agent_onchain", "test_multisig_onchain", "test_schedule_onchain", "test_network_aware",
+         "test_durability", "test_faketime")
 
 
 def binaries_missing() -> bool:
