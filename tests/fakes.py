@@ -720,6 +720,8 @@ class FakeSignerRpc(Scripted):
         self.down = False
         self.calls: list[str] = []
         self.script: dict[str, list[Optional[Exception]]] = {}
+        #: The priority and unlock_time of each `transfer` asked of this signer.
+        self.transfers: list[dict[str, int]] = []
 
     # -- harness ------------------------------------------------------------------------------
     def restart(self) -> None:
@@ -874,9 +876,14 @@ class FakeSignerRpc(Scripted):
         return f.synced_outputs
 
     # -- spending -----------------------------------------------------------------------------
-    def transfer(self, destinations, *, priority: int) -> MultisigTxset:
+    def height(self) -> int:
+        self._enter("get_height")
+        return self.net.daemon.height_now
+
+    def transfer(self, destinations, *, priority: int, unlock_time: int = 0) -> MultisigTxset:
         self._enter("transfer")
         f = self._ready("transfer")
+        self.transfers.append({"priority": priority, "unlock_time": unlock_time})
         book = self._book(f)
         if f.synced_outputs < len(book.outputs):
             raise rpc_error(-16, "No transaction created", "transfer")

@@ -7,7 +7,7 @@ from typing import Optional
 
 import structlog
 
-from fsm_distributor.actions.shared import payment_priority, wallet_of
+from fsm_distributor.actions.shared import payment_priority, scheduled_unlock_time, wallet_of
 from fsm_distributor.core import network
 from fsm_distributor.core.amounts import format_xmr
 from fsm_distributor.core.context import Deps
@@ -30,7 +30,7 @@ def build(deps: Deps, mem: Memory, payment: Payment) -> Outcome:
             wallet.refresh()
             mem.needs_refresh.discard(miner.agent_id)
         priority = payment_priority(deps, payment)
-        unlock_time = _unlock_time(deps, wallet, payment)
+        unlock_time = scheduled_unlock_time(deps, wallet, payment)
         if unlock_time:
             built = wallet.transfer(payment.destinations, priority=priority, do_not_relay=True,
                                     unlock_time=unlock_time)
@@ -49,20 +49,6 @@ def build(deps: Deps, mem: Memory, payment: Payment) -> Outcome:
         return refused
     deps.checkpoint("after_build")
     return Outcome(Trigger.BUILT, data=Built(payment, built, unlock_time))
-
-
-def _unlock_time(deps: Deps, wallet: Wallet, payment: Payment) -> int:
-    """A scheduled payment's time lock (issue 12): the chain's height now + unlock_after_blocks, from a
-    refreshed wallet (a stale height would unlock it early); 0 for every other payment."""
-    scheduled = payment.cycle.scheduled
-    if scheduled is None or not scheduled.unlock_after_blocks:
-        return 0
-    wallet.refresh()
-    height = wallet.height()
-    deps.log.info("unlock_time", message=f"Scheduled payment {scheduled} is locked until height "
-                  f"{height + scheduled.unlock_after_blocks} (height {height} + {scheduled.unlock_after_blocks})",
-                  height=height, unlock_time=height + scheduled.unlock_after_blocks)
-    return height + scheduled.unlock_after_blocks
 
 
 def _fee_refused(deps: Deps, payment: Payment, built: Transfer) -> Optional[Outcome]:

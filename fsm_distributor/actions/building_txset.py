@@ -7,7 +7,7 @@ read back with describe_transfer and must pay exactly the payment's destinations
 
 from __future__ import annotations
 
-from fsm_distributor.actions.shared import backoff, open_treasury
+from fsm_distributor.actions.shared import backoff, open_treasury, payment_priority, scheduled_unlock_time
 from fsm_distributor.core import multisig
 from fsm_distributor.core.context import Deps
 from fsm_distributor.core.errors import ErrorKind, WalletError
@@ -19,9 +19,12 @@ from fsm_distributor.states import Outcome, Trigger
 def build_txset(deps: Deps, mem: Memory, plan: SpendPlan) -> Outcome:
     payment, setup = plan.payment, plan.setup
     builder = plan.participants[0]
+    priority = payment_priority(deps, payment)  # a scheduled entry's own, else as for a miner's payment
+    scheduled = payment.cycle.scheduled
     try:
         signer = open_treasury(deps, mem, setup, builder)
-        built = signer.transfer(payment.destinations, priority=deps.config.priority)
+        unlock_time = scheduled_unlock_time(deps, signer, payment)
+        built = signer.transfer(payment.destinations, priority=priority, unlock_time=unlock_time)
         described = signer.describe(built.txset)
     except WalletError as exc:
         wait = backoff(deps, 1) if exc.kind is ErrorKind.TRANSIENT else deps.config.balance_check_interval
@@ -40,7 +43,9 @@ def build_txset(deps: Deps, mem: Memory, plan: SpendPlan) -> Outcome:
     txset = Txset(id=multisig.txset_id(built.txset), wallet=setup.wallet, threshold=setup.threshold,
                   total=setup.total, participants=plan.participants, signed_by=(builder,), txset=built.txset,
                   destinations=payment.destinations, fee=built.fee, purpose=payment.cycle.purpose,
-                  priority=deps.config.priority, key_images=built.key_images, created_at=now, updated_at=now)
+                  priority=priority, key_images=built.key_images, created_at=now, updated_at=now,
+                  schedule_id=scheduled.schedule_id if scheduled else "",
+                  occurrence=scheduled.occurrence if scheduled else 0, unlock_time=unlock_time)
     deps.log.info("txset_built", message=f"Signer {builder} built treasury txset {txset.id} (1 of "
                   f"{setup.threshold} signatures, fee {built.fee})", signer=builder, txset=txset.id, fee=built.fee)
     return Outcome(Trigger.TXSET_BUILT, data=txset)

@@ -46,11 +46,18 @@ def idle(deps: Deps, mem: Memory, _: None) -> Outcome:
         work = _treasury_work(deps, mem, now, treasury_due)
         if work is not None:
             return work
-    occurrence, schedule_wake = None, None
+    occurrence, schedule_wake, scheduled_from_treasury = None, None, False
     if mem.schedule_anchor is not None:  # a schedule is configured (issue 12)
         occurrence, schedule_wake = _schedule_due(deps, mem, mem.schedule_anchor, now)
+        if occurrence is not None:
+            pays = _treasury_pays_scheduled(deps, mem, occurrence)
+            if pays is None:  # waits for the treasury, without holding other due work back
+                retry = mem.schedule_retry_at[occurrence.key] = now + cfg.balance_check_interval
+                occurrence, schedule_wake = None, min(retry, schedule_wake if schedule_wake is not None else retry)
+            scheduled_from_treasury = bool(pays)
         if occurrence is not None and occurrence.key not in mem.schedule_retry_at:
-            return Outcome(Trigger.SCHEDULED, data=_start_scheduled(deps, mem, occurrence, now))
+            return Outcome(Trigger.SCHEDULED, data=_start_scheduled(deps, mem, occurrence, now,
+                                                                    scheduled_from_treasury))
     due: Optional[float]
     if _initial_funding_active(deps, mem, now):
         due, purpose = mem.next_funding_at, Purpose.INITIAL_FUNDING
@@ -69,7 +76,7 @@ def idle(deps: Deps, mem: Memory, _: None) -> Outcome:
             cycle = _start_cycle(deps, mem, purpose, from_treasury)
             return Outcome(Trigger.FUND if purpose.batch else Trigger.WAKE, data=cycle)
     if occurrence is not None:  # tried before and could not pay: after the other due work
-        return Outcome(Trigger.SCHEDULED, data=_start_scheduled(deps, mem, occurrence, now))
+        return Outcome(Trigger.SCHEDULED, data=_start_scheduled(deps, mem, occurrence, now, scheduled_from_treasury))
     wake_at = ([due] if due is not None else []) + ([mem.recovery_due_at] if has_open else []) + (
         [next_check] if next_check else []) + ([schedule_wake] if schedule_wake is not None else []) + treasury_due
     delay = min(wake_at) - now if wake_at else cfg.balance_check_interval
@@ -120,6 +127,17 @@ def _treasury_pays(deps: Deps, mem: Memory, purpose: Purpose) -> Optional[bool]:
         deps.log.info("payment_waits_for_treasury", message=f"The next payment comes from the multisig treasury, "
                       f"which is {why}; waiting", reason="busy" if ready else "not_ready")
     return None
+
+
+def _treasury_pays_scheduled(deps: Deps, mem: Memory, occurrence: Occurrence) -> Optional[bool]:
+    """A scheduled occurrence comes from the treasury as a single payment does (multisig_mode payments
+    or all), unless its entry names a miner: that miner pays it.  None: it waits for the treasury.
+
+    An occurrence whose set still gathers signatures is not taken yet (its intent is written once
+    the set is signed) but is never started again: the treasury is busy while any set is open."""
+    if occurrence.entry.miner:
+        return False
+    return _treasury_pays(deps, mem, Purpose.SCHEDULED)
 
 
 def _initial_funding_active(deps: Deps, mem: Memory, now: float) -> bool:
@@ -208,7 +226,8 @@ def _read_schedule(deps: Deps, mem: Memory) -> None:
                           schedule_id=entry.id)
 
 
-def _start_scheduled(deps: Deps, mem: Memory, occurrence: Occurrence, now: float) -> Cycle:
+def _start_scheduled(deps: Deps, mem: Memory, occurrence: Occurrence, now: float,
+                     from_treasury: bool = False) -> Cycle:
     """A cycle for one occurrence: its amount drawn (a range) through the seeded RNG, its need with the
     fee reserve of its priority.  Not tried again for balance_check_interval unless journaled first."""
     cfg = deps.config
@@ -226,8 +245,10 @@ def _start_scheduled(deps: Deps, mem: Memory, occurrence: Occurrence, now: float
     late = now - occurrence.at
     deps.log.info("schedule_due", message=f"Scheduled payment {scheduled} is due"
                   + (f" (since {late:.1f}s)" if late >= 1 else "") + f": {format_xmr(amount)} XMR to {entry.to}"
-                  + (f" from {entry.miner}" if entry.miner else "")
+                  + (f" from {entry.miner}" if entry.miner else " from the multisig treasury" if from_treasury else "")
                   + (f", locked for {entry.unlock_after_blocks} blocks" if entry.unlock_after_blocks else ""),
                   due_at=occurrence.at, late=round(late, 3), to=entry.to, from_miner=entry.miner,
-                  unlock_after_blocks=entry.unlock_after_blocks, priority=priority, amount_range=entry.amount_text())
-    return Cycle(mem.cycles, Purpose.SCHEDULED, need=amount + reserve, amount=amount, scheduled=scheduled)
+                  unlock_after_blocks=entry.unlock_after_blocks, priority=priority, amount_range=entry.amount_text(),
+                  from_treasury=from_treasury)
+    return Cycle(mem.cycles, Purpose.SCHEDULED, need=amount + reserve, amount=amount, scheduled=scheduled,
+                 from_treasury=from_treasury)

@@ -102,6 +102,21 @@ def payment_priority(deps: Deps, payment: Payment) -> int:
     return cycle.scheduled.priority if cycle.scheduled is not None else payment.payer.priority(deps.config)
 
 
+def scheduled_unlock_time(deps: Deps, wallet: Wallet | MultisigSigner, payment: Payment) -> int:
+    """A scheduled payment's time lock (issue 12): the chain's height now + unlock_after_blocks, from a
+    refreshed wallet (a miner's, or the treasury's signer that builds the set: a stale height would
+    unlock it early); 0 for every other payment."""
+    scheduled = payment.cycle.scheduled
+    if scheduled is None or not scheduled.unlock_after_blocks:
+        return 0
+    wallet.refresh()
+    height = wallet.height()
+    deps.log.info("unlock_time", message=f"Scheduled payment {scheduled} is locked until height "
+                  f"{height + scheduled.unlock_after_blocks} (height {height} + {scheduled.unlock_after_blocks})",
+                  height=height, unlock_time=height + scheduled.unlock_after_blocks)
+    return height + scheduled.unlock_after_blocks
+
+
 def cycle_wait(cycle: Cycle, wait: float) -> float:
     """The sleep after a cycle that could not pay: `wait`, except for a scheduled occurrence, which waits
     on its own (Idle tries it again after balance_check_interval) while the machine does other due work."""

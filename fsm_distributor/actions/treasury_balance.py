@@ -7,7 +7,7 @@ not handed to a miner: multisig_mode says the treasury pays).
 
 from __future__ import annotations
 
-from fsm_distributor.actions.shared import signer_down, treasury_balance, treasury_payer_miner
+from fsm_distributor.actions.shared import cycle_wait, signer_down, treasury_balance, treasury_payer_miner
 from fsm_distributor.core import multisig
 from fsm_distributor.core.amounts import format_xmr
 from fsm_distributor.core.context import Deps
@@ -19,7 +19,7 @@ from fsm_distributor.states import Outcome, Trigger
 
 
 def check_treasury_balance(deps: Deps, mem: Memory, cycle: Cycle) -> Outcome:
-    wait = deps.config.balance_check_interval
+    wait = cycle_wait(cycle, deps.config.balance_check_interval)  # a scheduled occurrence waits on its own
     setup = mem.treasury.ready()
     if setup is None:
         return Outcome(Trigger.BALANCE_LOW, delay=wait)

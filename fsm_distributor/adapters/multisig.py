@@ -125,14 +125,22 @@ class MultisigRpc:
         answer = self._call("import_multisig_info", {"info": list(infos)}, TRANSFER_TIMEOUT)
         return _uint(answer, "n_outputs", "import_multisig_info")
 
-    def transfer(self, destinations: Sequence[Destination], *, priority: int) -> MultisigTxset:
+    def height(self) -> int:
+        return self.client.height()
+
+    def transfer(self, destinations: Sequence[Destination], *, priority: int, unlock_time: int = 0) -> MultisigTxset:
         """A set signed by this signer; never broadcast (multisig transfers are not, and do_not_relay
         keeps a wallet that is not multisig, opened there by someone else, from sending anything)."""
         if any(type(d.amount) is not int for d in destinations):
             raise TypeError("amounts must be int atomic units, never float")
-        answer = self._call("transfer", {
+        params: dict[str, Any] = {
             "destinations": [{"address": d.address, "amount": d.amount} for d in destinations],
-            "priority": priority, "ring_size": 16, "get_tx_key": False, "do_not_relay": True}, TRANSFER_TIMEOUT)
+            "priority": priority, "ring_size": 16, "get_tx_key": False, "do_not_relay": True}
+        if unlock_time:
+            if type(unlock_time) is not int or unlock_time < 0:
+                raise TypeError("unlock_time must be a block height, an int >= 0")
+            params["unlock_time"] = unlock_time
+        answer = self._call("transfer", params, TRANSFER_TIMEOUT)
         txset = answer.get("multisig_txset")
         if not isinstance(txset, str) or not txset:
             raise BadAnswer("transfer", "no multisig_txset in the answer: the open wallet is not multisig")

@@ -258,6 +258,11 @@ class Txset:
     #: Known once complete (sign_multisig answers it with the last signature).
     tx_hash: str = ""
     note: str = ""
+    #: A scheduled occurrence's key and time lock (issue 12): while the set is open its occurrence is
+    #: taken, so it is never started twice; "" / 0 for any other spend.
+    schedule_id: str = ""
+    occurrence: int = 0
+    unlock_time: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", TxsetStatus(self.status))
@@ -286,13 +291,18 @@ class Txset:
         return replace(self, status=status, updated_at=now, note=note or self.note)
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": "txset", "id": self.id, "wallet": self.wallet, "threshold": self.threshold,
+        data = {"kind": "txset", "id": self.id, "wallet": self.wallet, "threshold": self.threshold,
                 "total": self.total, "participants": list(self.participants), "signed_by": list(self.signed_by),
                 "txset": "" if self.status is TxsetStatus.ABANDONED else self.txset,
                 "destinations": [list(d) for d in self.destinations], "fee": self.fee,
                 "purpose": self.purpose.value, "priority": self.priority, "key_images": list(self.key_images),
                 "created_at": self.created_at, "updated_at": self.updated_at, "status": self.status.value,
                 "tx_hash": self.tx_hash, "note": self.note}
+        if self.schedule_id:  # lines of other spends stay as they were
+            data.update(schedule_id=self.schedule_id, occurrence=self.occurrence)
+        if self.unlock_time:
+            data["unlock_time"] = self.unlock_time
+        return data
 
     @classmethod
     def from_json(cls, data: Any) -> "Txset":
@@ -305,7 +315,8 @@ class Txset:
                        key_images=tuple(str(k) for k in data.get("key_images", ())),
                        created_at=float(data.get("created_at", 0.0)), updated_at=float(data.get("updated_at", 0.0)),
                        status=TxsetStatus(data.get("status", "partial")), tx_hash=str(data.get("tx_hash", "")),
-                       note=str(data.get("note", "")))
+                       note=str(data.get("note", "")), schedule_id=str(data.get("schedule_id", "")),
+                       occurrence=int(data.get("occurrence", 0)), unlock_time=int(data.get("unlock_time", 0)))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed multisig txset line {str(data)[:120]}: {exc!r}") from None
 
@@ -330,7 +341,9 @@ def spend_intent(txset: Txset, agent_id: str, endpoint: tuple[str, int], address
                   destinations=txset.destinations, fee=txset.fee, status=Status.BUILT, tx_metadata=txset.txset,
                   attempts=1, priority=txset.priority, created_at=txset.created_at, updated_at=now,
                   purpose=txset.purpose, key_images=txset.key_images, sender_address=address,
-                  multisig=txset.label, signers=txset.signed_by)
+                  multisig=txset.label, signers=txset.signed_by, schedule_id=txset.schedule_id,
+                  occurrence=txset.occurrence, unlock_time=txset.unlock_time,
+                  strategy="schedule" if txset.schedule_id else "")
 
 
 def pays_what_was_asked(described: Sequence[tuple[str, int]], destinations: Sequence[Destination]) -> bool:
@@ -451,7 +464,8 @@ def needs_refill(config: Config, total: int) -> bool:
 
 
 def pays(config: Config, purpose: Purpose) -> bool:
-    """Whether the treasury pays for `purpose` under `multisig_mode` (batches: only once funded)."""
+    """Whether the treasury pays for `purpose` under `multisig_mode` (batches: only once funded; a
+    scheduled entry that names its miner is paid by that miner, whatever the mode: Idle decides)."""
     if config.multisig_mode == "off" or purpose is Purpose.TREASURY_FUNDING:
         return False
-    return purpose is Purpose.DISTRIBUTION or config.multisig_mode == "all"
+    return purpose in (Purpose.DISTRIBUTION, Purpose.SCHEDULED) or config.multisig_mode == "all"

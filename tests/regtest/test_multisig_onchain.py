@@ -5,6 +5,7 @@ would pay the signers, whose wallet-rpcs serve the treasury): one miner, five re
 dedicated signer agents, each a wallet-rpc.  The agent makes the treasury from the signers' wallets,
 funds it from the miner as an ordinary batch, and pays single payments from it.  Then it is
 SIGKILLed between signing a spend and submitting it, and restarted: the spend is on chain once.
+Last, scheduled payments (issue 12) come from it too, one of them time-locked on chain.
 """
 
 from __future__ import annotations
@@ -157,6 +158,35 @@ def test_sigkill_between_signing_and_submitting_then_restart_pays_once(net, tmp_
     assert resumed and "treasury spend" in resumed[0]["message"]
     assert not agent.events("treasury_setup_started"), "a ready treasury is reopened, never made again"
     assert tx_hash not in before
+    assert_paid_exactly_once(net)
+
+
+SCHEDULE = [{"id": "locked", "at": "0s", "to": "user004", "amount": "0.35", "unlock_after_blocks": 8},
+            {"id": "tick", "every": "2s", "count": 2, "to": "user002", "amount": "0.2"}]
+
+
+def test_scheduled_payments_come_from_the_treasury_once_each_one_time_locked_on_chain(net, tmp_path):
+    attributes = {**ATTRIBUTES, "transaction_frequency": "off", "schedule": json.dumps(SCHEDULE)}
+    agent = Agent(net, tmp_path, AGENT, attributes, seed=1316)
+    try:
+        with Miner(net):
+            assert agent.until(lambda: len([r for r in spends(net) if r.get("schedule_id")]) == 3
+                               and all(r.get("status") == "confirmed" for r in spends(net)), 240), agent.tail(12)
+    finally:
+        assert agent.stop() == 0
+    done = {(r["schedule_id"], r["occurrence"]): r for r in spends(net) if r.get("schedule_id")}
+    assert sorted(done) == [("locked", 1), ("tick", 1), ("tick", 2)]
+    assert {r["recipient_id"] for k, r in done.items() if k[0] == "tick"} == {"user002"}
+    assert all(r["purpose"] == "scheduled" and r["multisig"] == "2-of-3" for r in done.values())
+    assert not [r for r in records(net) if r.get("schedule_id") and r["sender_id"] != TREASURY]
+    # the time lock is on chain: the recipient's wallet sees the lock its intent was built with
+    locked = done[("locked", 1)]
+    intent = journal(net).intents[locked["tx_hash"]]
+    [told] = [e for e in agent.events("unlock_time")]
+    assert intent.unlock_time == told["unlock_time"] == told["height"] + 8
+    net.refresh(["user004"])
+    seen = net.wallet("user004").call("get_transfer_by_txid", {"txid": locked["tx_hash"]})["transfer"]
+    assert (seen["unlock_time"], seen["amount"]) == (intent.unlock_time, parse_xmr("0.35"))
     assert_paid_exactly_once(net)
 
 
