@@ -6,6 +6,7 @@ import functools
 import hashlib
 import os
 import platform
+import queue
 import shutil
 import subprocess
 import sys
@@ -178,8 +179,24 @@ def curve_address(label: str) -> str:
     return encode_address("mainnet", "standard", spend, view)
 
 
-def agent_log_level(argv: list[str], level: str) -> list[str]:
-    """`agent_run.agent_command`'s argv with another --log-level."""
-    argv = list(argv)
-    argv[argv.index("--log-level") + 1] = level
-    return argv
+def start_agent(agent_id: str, shared: Path, attributes: dict, workdir: Path):
+    """The agent as Monerosim starts it (`tools.agent_run`), logging at INFO; stop it with `.stop()` (by PID)."""
+    from fsm_distributor.tools.agent_run import AgentProcess, agent_command, agent_env
+    argv = agent_command(agent_id, shared, attributes, sys.executable)
+    argv[argv.index("--log-level") + 1] = "INFO"
+    proc = AgentProcess(argv, agent_env(shared, 12345), workdir / f"{agent_id}.log", workdir)
+    proc.start()
+    return proc
+
+
+def log_lines(proc, timeout: float):
+    """The agent's JSON log lines as they come, for `timeout` seconds or until it exits."""
+    from fsm_distributor.tools.agent_run import parse_line
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            obj = parse_line(proc.lines.get(timeout=0.5))
+        except queue.Empty:
+            continue
+        if obj:
+            yield obj

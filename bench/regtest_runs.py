@@ -10,13 +10,11 @@ the network stops its own processes by PID (`RegtestNetwork.stop`).
 from __future__ import annotations
 
 import os
-import queue
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-from bench.common import agent_log_level, progress, summary
+from bench.common import log_lines, progress, start_agent, summary
 
 PRIORITY = 1
 FRESH_BLOCKS = 10  # change unlocks after 10 blocks: each phase starts with the previous one's change spendable
@@ -58,22 +56,11 @@ def raw_transfers(net, calls: list[tuple[str, list[tuple[str, int]]]], two_phase
 
 
 def run_agent(net, agent_id: str, attributes: dict, workdir: Path, want: int, timeout: float) -> dict:
-    """The agent as Monerosim starts it (INFO logs), until its `tx_recorded` lines name `want` recipients."""
-    from fsm_distributor.tools.agent_run import AgentProcess, agent_command, agent_env, parse_line
-    argv = agent_log_level(agent_command(agent_id, net.shared_dir, attributes, sys.executable), "INFO")
-    proc = AgentProcess(argv, agent_env(net.shared_dir, 12345), workdir / f"{agent_id}.log", workdir)
+    """The agent as Monerosim starts it, until its `tx_recorded` lines name `want` recipients."""
     out: dict = {"kind": "agent", "first": None, "done": 0, "fees": {}, "triggers": Counter()}
-    deadline = time.monotonic() + timeout
-    proc.start()
+    proc = start_agent(agent_id, net.shared_dir, attributes, workdir)
     try:
-        while out["done"] < want:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError(f"agent {agent_id} recorded {out['done']} of {want} recipients "
-                                   f"(exit {proc.poll()}); log: {proc.log_path}")
-            try:
-                obj = parse_line(proc.lines.get(timeout=0.5)) or {}
-            except queue.Empty:
-                continue
+        for obj in log_lines(proc, timeout):
             event = obj.get("event")
             if event == "transition":
                 out["triggers"][obj.get("trigger")] += 1
@@ -84,6 +71,11 @@ def run_agent(net, agent_id: str, attributes: dict, workdir: Path, want: int, ti
             elif event == "tx_recorded":
                 out["done"] += len(obj.get("recipients") or [])
                 out["last"] = float(obj["timestamp"])
+                if out["done"] >= want:
+                    break
+        else:
+            raise RuntimeError(f"agent {agent_id} recorded {out['done']} of {want} recipients (exit {proc.poll()}); "
+                               f"log: {proc.log_path}")
     finally:
         out["exit"] = proc.stop()
     out.update(elapsed=out["last"] - out["first"], transactions=len(out["fees"]), hashes=sorted(out["fees"]))

@@ -10,7 +10,6 @@ goes: `python3 -X importtime -c "import fsm_distributor.cli"`, by top-level pack
 
 from __future__ import annotations
 
-import queue
 import socket
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bench.common import Figures, agent_log_level, fmt_s, progress, row, summary
+from bench.common import Figures, fmt_s, log_lines, progress, row, start_agent, summary
 
 AGENT = "distributor"
 BARE = ("import time; t = time.time()\n"
@@ -47,24 +46,17 @@ def small_registry(shared: Path) -> None:
 
 
 def agent_start(shared: Path, cwd: Path) -> dict:
-    from fsm_distributor.tools.agent_run import AgentProcess, agent_command, agent_env, parse_line
-    argv = agent_log_level(agent_command(AGENT, shared, {"transaction_frequency": "0", "initial_funding": "false",
-                                                         "balance_check_interval": "5"}, sys.executable), "INFO")
-    proc = AgentProcess(argv, agent_env(shared, 12345), cwd / f"{shared.name}.log", cwd)
     out: dict = {"spawn": time.time()}
-    proc.start()
+    proc = start_agent(AGENT, shared, {"transaction_frequency": "0", "initial_funding": "false",
+                                       "balance_check_interval": "5"}, cwd)
     try:
-        deadline = time.monotonic() + 30
-        while "transition" not in out and time.monotonic() < deadline and proc.poll() is None:
-            try:
-                obj = parse_line(proc.lines.get(timeout=0.5)) or {}
-            except queue.Empty:
-                continue
+        for obj in log_lines(proc, 30):
             if obj.get("event") in ("agent_started", "transition"):
                 out.setdefault(obj["event"], float(obj["timestamp"]))
-                if obj["event"] == "transition":
-                    out["first"] = obj.get("message", "")
-        if "transition" not in out:
+            if obj.get("event") == "transition":
+                out["first"] = obj.get("message", "")
+                break
+        else:
             raise RuntimeError(f"no transition line within 30 s (exit {proc.poll()}); log {proc.log_path}")
         time.sleep(1.0)
         out["rss_mib"] = next(int(line.split()[1]) for line in open(f"/proc/{proc.pid}/status")
