@@ -135,16 +135,19 @@ def world(kind: str, per_world: int, warmup: int, level: str, out: dict, past=((
     return out
 
 
-def bare_cycles(n: int, warmup: int = 50) -> list[float]:
-    """The same table in a bare `transitions` Machine: the nine triggers, no actions, no logging."""
+def bare_cycles(n: int, enum: bool = False, warmup: int = 50) -> list[float]:
+    """The same table in a bare `transitions` Machine: the nine triggers, no actions, no logging.  Its states
+    are the names (the baseline, as in every earlier report) or, with `enum`, the State members as the agent
+    now gives them (the library's Enum support costs more per transition)."""
     from transitions import Machine
 
     from fsm_distributor.states import TRANSITIONS, State
+    name = (lambda s: s) if enum else (lambda s: s.value)
     model = SimpleNamespace(retries_left=lambda: True, batch_mode=lambda: False)
-    Machine(model=model, states=State, initial=State.IDLE, auto_transitions=False, send_event=False,
-            transitions=[{"trigger": t.trigger.value, "source": t.source, "dest": t.dest,
-                          **({"conditions": t.condition} if t.condition else {}),
-                          **({"unless": t.unless} if t.unless else {})} for t in TRANSITIONS])
+    Machine(model=model, states=[name(s) for s in State], initial=name(State.IDLE), auto_transitions=False,
+            send_event=False, transitions=[{"trigger": t.trigger.value, "source": name(t.source), "dest": name(t.dest),
+                                            **({"conditions": t.condition} if t.condition else {}),
+                                            **({"unless": t.unless} if t.unless else {})} for t in TRANSITIONS])
     out = []
     for c in range(warmup + n):
         t0 = time.perf_counter_ns()
@@ -159,8 +162,10 @@ def run(quick: bool) -> dict:
     f, bare, n = Figures(), [], 100 if quick else 200
     progress("1. cycle overhead: rounds of bare-machine cycles and in-memory, unlogged and file-backed worlds")
     mem, nolog, file_ = defaultdict(list), defaultdict(list), defaultdict(list)
+    bare_enum: list = []
     for r in range(2 if quick else 10):  # interleaved, so that every variant meets the same load
         bare += bare_cycles(3 * n)
+        bare_enum += bare_cycles(n, enum=True)
         world("memory", n, 20, "DEBUG", mem)
         world("memory", n, 20, "CRITICAL", nolog)
         if r % 3 == 0:
@@ -168,6 +173,7 @@ def run(quick: bool) -> dict:
     mem, nolog, file_ = ({k: summary(v) for k, v in x.items()} for x in (mem, nolog, file_))
     bare_s = summary(bare)
     b = f.add("1a.bare", "Bare `transitions` machine, nine transitions (median)", bare_s["median"])
+    f.add("1a.bare_enum", "the same with Enum states, as the agent builds its machine", summary(bare_enum)["median"])
     m = f.add("1a.memory", "Full cycle, in-memory doubles (median)", mem["cycle"]["median"])
     f.add("1a.memory_cpu", "the same, CPU time", mem["cpu"]["median"])
     f.add("1a.memory_p99", "the same, p99", mem["cycle"]["p99"])
@@ -223,7 +229,9 @@ def run(quick: bool) -> dict:
              "rows": [[name, f"{s['cycle']['n']:,}", fmt_s(s["cycle"]["median"]), fmt_s(s["cycle"]["p99"]),
                        f"{s['cycle']['median'] / b:.0f}×", f"{s['fsyncs']['median']:.0f}"] for name, s in variants]
              + [["bare `transitions` machine (baseline)", f"{bare_s['n']:,}", fmt_s(b), fmt_s(bare_s["p99"]), "1×",
-                 "0"]]},
+                 "0"], ["bare machine with Enum states, as the agent builds it", f"{len(bare_enum):,}",
+                        fmt_s(f["1a.bare_enum"]["value"]), fmt_s(summary(bare_enum)["p99"]),
+                        f"{f['1a.bare_enum']['value'] / b:.1f}×", "0"]]},
             {"title": "1b. Per transition (median, p99 in brackets)",
              "headers": ["Trigger", "in-memory", "file-backed", "of which fsync"],
              "rows": [[f"`{t}`"] + [f"{fmt_s(s[t]['median'])} ({fmt_s(s[t]['p99'])})" for s in (mem, file_)]

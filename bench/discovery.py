@@ -1,7 +1,7 @@
 """3. Discovery at scale: registries of 1k, 10k and 100k agents in Monerosim's schema.
 
-Written as Monerosim writes them (pretty-printed, atomically; 1% of the agents
-mine, half have published their wallet_address).  Cold = the first
+The registry files are written as Monerosim writes them (pretty-printed,
+atomically; 1% of the agents mine, half have published their wallet_address).  Cold = the first
 `RegistryReader.read()` of a fresh process that imported the agent (files in the
 page cache), also with the garbage collector paused by the caller (what the
 removed R6 pause bought).  In one warm process: where the time goes, a read of

@@ -41,7 +41,7 @@ def value(fig: dict, v: float) -> str:
     return f"{v:,.6f} XMR" if unit == "XMR" else f"{v:,.0f}{unit}" if unit == "/min" else f"{v:,.2f} {unit}".strip()
 
 
-def verdict(fig: dict, before: float) -> tuple[str, float]:
+def verdict(fig: dict, before: float, noise: float = NOISE) -> tuple[str, float]:
     """('better' | 'same' | 'worse, within noise' | '**worse**', factor now/before, oriented so > 1 is worse)."""
     now = fig["value"]
     if not before or not now:
@@ -49,22 +49,25 @@ def verdict(fig: dict, before: float) -> tuple[str, float]:
     worse = now / before if fig["better"] == "lower" else before / now
     if fig["unit"] == "" and fig["better"] == "lower" and abs(now - before) < 0.05:  # slopes, counts
         worse = 1.0
-    label = "better" if worse < 1 / 1.1 else "same" if worse <= 1.1 else "worse, within noise" if worse <= NOISE \
+    label = "better" if worse < 1 / 1.1 else "same" if worse <= 1.1 else "worse, within noise" if worse <= noise \
         else "**worse**"
     return label, worse
 
 
-def comparison(figures: dict, previous: dict, control: dict, keys) -> list[list]:
-    """Rows: figure, what, previous report, previous code on this machine, this run, factor, verdict.
-    The verdict compares this run with the previous code re-run on this machine when there is such a figure."""
+def comparison(figures: dict, previous: dict, control: list[dict], keys) -> list[list]:
+    """Rows: figure, what, previous report, previous code on this machine, this run, factor, verdict.  Where
+    the previous code was run again on this machine (`control`: one dict of figures per run), the verdict
+    compares with the mean of those runs, and their own spread widens the noise band."""
     out = []
     for key in keys:
-        fig, before, again = figures.get(key), previous.get(key), control.get(key)
-        if fig is None or (before is None and again is None):
+        fig, before, again = figures.get(key), previous.get(key), [c[key] for c in control if key in c]
+        if fig is None or (before is None and not again):
             continue
-        label, factor = verdict(fig, again if again is not None else before)
+        noise = max([NOISE] + [max(again) / min(again)] if again and min(again) > 0 else [NOISE])
+        label, factor = verdict(fig, sum(again) / len(again) if again else before, noise)
         out.append([f"`{key}`", fig["label"], "" if before is None else value(fig, before),
-                    "" if again is None else value(fig, again), value(fig, fig["value"]), f"{factor:.2f}×",
+                    ", ".join(value(fig, v) for v in again), value(fig, fig["value"]),
+                    f"{factor:.2f}×" if factor >= 0.1 else f"1/{1 / factor:,.0f}",
                     label + (f": {EXPLAINED[key]}" if label == "**worse**" and key in EXPLAINED else "")])
     return out
 
@@ -108,12 +111,12 @@ def render(results: dict, previous: dict, control: dict) -> str:
             f"{REAL_TRANSFER_S} s median of one `transfer` on regtest (docs/wallet-facts.md); part 2 measures it again.\n",
             table(["#", "What", "Target", "Measured", "Baseline (same run)", "Ratio", "Met?"], rows),
             "## Targets not met\n\n" + ("\n".join(missed) or "None: every target with a number was met.")]
-    f, pf, cf = (lambda k: figures[k]["value"]), previous["figures"], control.get("figures", {})
+    f, pf, cf = (lambda k: figures[k]["value"]), previous["figures"], control.get("runs", [])
 
     def was(key: str) -> str:
-        fig = figures[key]
-        return f"{value(fig, pf[key])} in the previous report" + (
-            f", {value(fig, cf[key])} for the previous code on this machine" if key in cf else "")
+        again = [value(figures[key], c[key]) for c in cf if key in c]
+        return f"{value(figures[key], pf[key])} in the previous report" + (
+            f", {' and '.join(again)} for the previous code run again on this machine" if again else "")
     if all(k in figures for k in ("1c.H10000.journal", "3.100000.cold", "3.100000.SelectingRecipient")):
         out.append(
             "## What issue 10 changed\n\n"
@@ -125,7 +128,7 @@ def render(results: dict, previous: dict, control: dict) -> str:
             f"{fmt_s(f('1c.H10000.ledger'))} at H = 10,000: Monerosim's format, R2 in part 5, still open). The new "
             f"cost is the compaction when the journal is loaded, once per start (`Journal.load`, part 5).\n"
             f"- **R6 removed** (the registry reader no longer pauses the garbage collector): the cold read of 100,000 "
-            f"agents takes {fmt_s(f('3.100000.cold'))} ({was('3.100000.cold')}, both with the pause); in this run the "
+            f"agents takes {fmt_s(f('3.100000.cold'))} ({was('3.100000.cold')}: with the pause); in this run the "
             f"same read with the collector paused by the caller takes {fmt_s(f('3.100000.cold_paused'))}, which is "
             f"what the pause would still buy. Target 3a (≤ 1 s) {'still met' if f('3.100000.cold') <= 1 else 'not met'}"
             f".\n- **R5 removed** (no bisect view of the registry; the eligible recipients are a list comprehension per "
@@ -133,7 +136,8 @@ def render(results: dict, previous: dict, control: dict) -> str:
             f"({was('3.100000.SelectingRecipient')}), the full cycle at 100,000 agents (3d) {fmt_s(f('3.100000.cycle'))}"
             f" ({was('3.100000.cycle')}): {100 * f('3.100000.cycle') / REAL_TRANSFER_S:.1f}% of one real transfer. "
             f"Target 3d (< 1 ms) was not met before either.\n\n"
-            + table(HEADERS, [[tag] + r[1:] for tag, key in CHANGED for r in comparison(figures, pf, cf, [key])]))
+            + table(["Change"] + HEADERS[1:], [[tag] + r[1:] for tag, key in CHANGED
+                                               for r in comparison(figures, pf, cf, [key])]))
     changed = {k for _, k in CHANGED}
     rest = comparison(figures, pf, cf, [k for k in figures if k not in changed])
     worse = [r for r in rest if r[-1].startswith("**worse**")]
