@@ -11,11 +11,9 @@ address, and full payment cycles of the real machine over these files.
 
 from __future__ import annotations
 
-import cProfile
 import gc
 import hashlib
 import json
-import pstats
 import subprocess
 import sys
 import tempfile
@@ -139,17 +137,6 @@ def warm(d: Path, cycles: int) -> dict:
                 ("SelectingRecipient", "recipient_selected"))}}
 
 
-def profile(d: Path) -> list[list]:
-    from fsm_distributor.adapters.registry import RegistryReader
-    from fsm_distributor.adapters.shared_state import SharedDir
-    prof = cProfile.Profile()
-    prof.runcall(RegistryReader(SharedDir(d)).read)
-    stats = pstats.Stats(prof).stats
-    top = sorted(stats.items(), key=lambda kv: kv[1][2], reverse=True)[:6]
-    return [[f"{Path(f).name}:{line}({fn})", f"{nc:,}", fmt_s(tt), fmt_s(ct)] for (f, line, fn), (_, nc, tt, ct, _)
-            in top]
-
-
 LABELS = {"cold": "Cold read", "cold_cpu": "its CPU time", "cold_paused": "Cold read, GC paused by the caller",
           "rss": "Peak RSS after the cold read (MiB)", "read": "read bytes, warm process", "decode": "JSON decode, "
           "warm process", "parse_agents": "parse_agents, warm process", "join_miners": "join_miners, warm process",
@@ -176,7 +163,6 @@ def run(quick: bool) -> dict:
                  "rss": max(r["rss_mib"] for r in on), **breakdown(d, 3), **warm(d, 10 if quick else 30)}
             if n == sizes[-1]:
                 e.update({k: v for k, v in cold(d, 1, False, heap=True)[0].items() if k.endswith("_mib")})
-                top = profile(d)
             for k, label in LABELS.items():
                 if k in e:
                     f.add(f"3.{n}.{k}", f"{label}, {n:,} agents", e[k], "MiB" if "MiB" in label else "s")
@@ -212,12 +198,9 @@ def run(quick: bool) -> dict:
                 f"({fmt_s(big['SelectingMiner'])}), Discovering lists the miners with an endpoint "
                 f"({fmt_s(big['Discovering'])}). The cycle is {100 * cyc / REAL_TRANSFER_S:.1f}% of one real transfer:"
                 f" not limiting, which is why the issue asked to drop the view.")],
-        "tables": [
-            {"title": "3. Per registry size", "headers": [
-                "Agents", "MB", "Cold read", "its CPU", "Cold, GC paused by the caller",
-                "warm: read / decode / parse_agents / join_miners", "Unchanged", "Changed", "Full cycle",
-                "SelectingRecipient", "Peak RSS (MiB)"], "rows": table},
-            {"title": f"Cold read at {n:,} agents, cProfile (by self time)",
-             "text": f"In memory at {n:,} agents (tracemalloc): the parsed documents {e['documents_mib']:.0f} MiB, "
-                     f"the Snapshot {e['snapshot_mib']:.0f} MiB; the reader keeps both between reads.",
-             "headers": ["Function", "Calls", "Self", "Cumulative"], "rows": top}]}
+        "tables": [{"title": "3. Per registry size", "headers": [
+            "Agents", "MB", "Cold read", "its CPU", "Cold, GC paused by the caller",
+            "warm: read / decode / parse_agents / join_miners", "Unchanged", "Changed", "Full cycle",
+            "SelectingRecipient", "Peak RSS (MiB)"], "rows": table,
+            "text": f"In memory at {n:,} agents (tracemalloc): the parsed documents {e['documents_mib']:.0f} MiB, "
+                    f"the Snapshot built from them {e['snapshot_mib']:.0f} MiB; the reader keeps both between reads."}]}

@@ -83,8 +83,8 @@ def run(quick: bool) -> dict:
             " `transfer` loop (recipients per minute; raw, agent, raw)", f"≥ {TARGET}",
             f"{rate:.0f} recipients/min (raw transfer median {fmt_s(phases[0]['call']['median'])})",
             "raw " + ", ".join(f"{r:.0f}" for r in raw) + " recipients/min", f"{ratio:.2f}", ratio >= TARGET,
-            why=f"The two raw phases differ by {max(raw) / min(raw):.2f}× in this run: other work on the machine moves "
-                "every phase (load averages in the table below); the agent's rate lies within that spread."),
+            why=f"The two raw phases differ by {max(raw) / min(raw):.2f}× in this run: other work on the machine "
+                "moves every phase (load averages in the table below); the agent's rate lies within that spread."),
         row("6b", f"Transactions for {n:,} recipients against the fewest the batch rules allow "
             f"(ceil({n:,} / {per_tx}))", f"= {fewest}",
             f"{txs} ({once:,} of {n:,} funded exactly once on chain by the agent)", "",
