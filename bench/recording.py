@@ -34,15 +34,16 @@ def byte_append(shared, name: str, records: list[dict], fsync: bool = True) -> b
     from fsm_distributor.adapters.shared_state import tmp_name
     with shared.locked(name):
         raw = shared.path_of(name).read_bytes()
-        end = len(raw.rstrip())
-        if not raw.rstrip().endswith(b"]") or any(r["tx_hash"].encode() in raw for r in records):
+        end = _before_space(raw, len(raw))  # scanned, not stripped: a copy of the file would cost as much as R2
+        if not end or raw[end - 1] != ord("]") or any(r["tx_hash"].encode() in raw for r in records):
             return False
-        empty = raw[:end - 1].rstrip().endswith(b"[")
-        tail = (b"" if empty else b",") + ",".join(json.dumps(r, separators=(",", ":")) for r in records).encode()
+        head = _before_space(raw, end - 1)
+        tail = (b"" if raw[head - 1] == ord("[") else b",") + ",".join(
+            json.dumps(r, separators=(",", ":")) for r in records).encode()
         tmp = shared.path / tmp_name(name)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            for piece in (memoryview(raw)[:end - 1], tail, b"]\n"):
+            for piece in (memoryview(raw)[:head], tail, b"]\n"):
                 os.write(fd, piece)
             if fsync:
                 os.fsync(fd)
@@ -54,19 +55,25 @@ def byte_append(shared, name: str, records: list[dict], fsync: bool = True) -> b
     return True
 
 
+def _before_space(raw: bytes, end: int) -> int:
+    """`end` moved back over trailing whitespace."""
+    while end and raw[end - 1] in b" \t\r\n":
+        end -= 1
+    return end
+
+
 def breakdown(path: Path, reps: int) -> dict:
     """One append's steps, each timed alone (compact as the agent writes; indent=2 as before R3)."""
     from fsm_distributor.adapters.shared_state import _dumps
     tmp = path.with_suffix(".benchtmp")
 
-    def write(data: bytes) -> int:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    def write(data: bytes) -> int:  # a new file each time, as the agent's temp file is
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         os.write(fd, data)
         return fd
     steps = laps(path, {"read": Path.read_bytes, "decode": json.loads, "encode": lambda doc: (doc, _dumps(doc, None)),
                         "encode_indent2": lambda both: _dumps(both[0], 2) and both[1], "write": write,
-                        "fsync": lambda fd: os.fsync(fd) or os.close(fd)}, reps)
-    tmp.unlink()
+                        "fsync": lambda fd: os.fsync(fd) or os.close(fd) or tmp.unlink()}, reps)
     return steps
 
 
