@@ -143,7 +143,8 @@ def bare_cycles(n: int, enum: bool = False, warmup: int = 50) -> list[float]:
 
     from fsm_distributor.states import TRANSITIONS, State
     name = (lambda s: s) if enum else (lambda s: s.value)
-    model = SimpleNamespace(retries_left=lambda: True, batch_mode=lambda: False)
+    guards = {g for t in TRANSITIONS for g in (t.condition, t.unless) if g}  # a plain single payment's answers
+    model = SimpleNamespace(**{g: (lambda ok=(g == "retries_left"): ok) for g in guards})
     Machine(model=model, states=[name(s) for s in State], initial=name(State.IDLE), auto_transitions=False,
             send_event=False, transitions=[{"trigger": t.trigger.value, "source": name(t.source), "dest": name(t.dest),
                                             **({"conditions": t.condition} if t.condition else {}),

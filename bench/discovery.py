@@ -184,7 +184,11 @@ def run(quick: bool) -> dict:
         row("3b", "Discovery growth with registry size (cold read's CPU time, fastest run, per 10× agents)",
             "linear: ≤ 12.5× per 10× agents", " / ".join(f"{x:.1f}×" for x in decades),
             "CPU " + " → ".join(fmt_s(x) for x in cpu_min) + f"; log-log slope {f['3b.slope']['value']:.2f}",
-            f"worst decade {max(decades) / 10:.2f}× linear", max(decades) <= 12.5),
+            f"worst decade {max(decades) / 10:.2f}× linear", max(decades) <= 12.5,
+            why=f"The cyclic garbage collector runs during the parse (R6 removed: the reader no longer pauses it) and "
+                f"its passes cost more the more objects are alive, so the largest decade costs more than 10×; the "
+                f"slope over all three sizes is {f['3b.slope']['value']:.2f}, and the cold read at 100,000 agents "
+                "still meets 3a."),
         row("3c", "Discovery, files unchanged since the last read (size/mtime cache)", "≤ 1 ms",
             fmt_s(unchanged_worst), "worst size", f"{big['cold'] / big['unchanged']:,.0f}× faster than cold at "
             f"{n:,}", unchanged_worst <= 1e-3),

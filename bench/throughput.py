@@ -99,7 +99,12 @@ def run(quick: bool) -> dict:
             " agent / raw `transfer` loop", "≥ 0.9", f"{agent:.0f} tx/min (raw transfer median {fmt_s(call)})",
             f"raw {raw:.0f} tx/min (runs: " + ", ".join(f"{p['rate']:.0f}" for p in single[::2])
             + f"); raw build+relay {two:.0f} tx/min",
-            f"{ratio:.2f} (per round: " + ", ".join(f"{x:.2f}" for x in per_round) + ")", ratio >= 0.9),
+            f"{ratio:.2f} (per round: " + ", ".join(f"{x:.2f}" for x in per_round) + ")", ratio >= 0.9,
+            why=f"The raw runs alone range from {min(p['rate'] for p in single[::2]):.0f} to "
+                f"{max(p['rate'] for p in single[::2]):.0f} tx/min in this run "
+                f"({max(p['rate'] for p in single[::2]) / min(p['rate'] for p in single[::2]):.2f}×): the agent's "
+                "shortfall lies within what the machine's other work moves; what the agent adds per payment is "
+                "its cycle (1a, 1b), a few ms against a transfer of hundreds."),
         row("2b", f"Throughput, batched funding of {RECIPIENTS} recipients ({batch_rounds} agent runs, alternating):"
             " agent / raw 14-destination `transfer`", "≥ 0.9",
             f"{agent_b:.0f} recipients/min ({sum(p['transactions'] for p in batch[1::2])} agent transactions)",
