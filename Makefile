@@ -29,7 +29,8 @@ diagrams:
 	done
 
 # Benchmarks (bench/): cycle overhead, throughput against the wallet (regtest), discovery at
-# 1k/10k/100k agents, start-up and memory, recording cost, funding 1,000 recipients (regtest);
+# 1k/10k/100k agents, start-up and memory, recording cost, funding 1,000 recipients (regtest),
+# daemon reads per payment;
 # rewrites docs/benchmarks.md. About 12 minutes on 2 cores; `python3 -m bench --only N` runs one part.
 .PHONY: bench
 bench: setup

@@ -1,7 +1,7 @@
-"""Benchmarks of the distributor: overhead, throughput against the wallet, scale, start-up, recording.
+"""Benchmarks of the distributor: cycle overhead, throughput against the wallet, scale, start-up, recording.
 
-Plain scripts, not tests: the test suite never times anything.  Run them all
-with ``make bench`` (or ``python3 -m bench``); each part writes its figures to
-``bench/results/<part>.json`` and ``bench/report.py`` turns them into
-``docs/benchmarks.md``.  One part alone: ``python3 -m bench --only 3``.
+Plain timing, not tests (the test suite never times anything): `make bench` or
+`python3 -m bench` runs each part (bench/<part>.py, a `run(quick)` that returns
+its figures, headline rows and tables) in a process of its own, keeps the
+results in bench/results/latest.json and writes docs/benchmarks.md from them.
 """

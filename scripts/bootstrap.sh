@@ -23,5 +23,5 @@ installed="$(cd / && "$PYTHON" -c 'import os, fsm_distributor, transitions, stru
 print(os.path.dirname(os.path.dirname(os.path.realpath(fsm_distributor.__file__))))' 2>/dev/null || true)"
 if [ "$installed" != "$here" ] || ! command -v fsm-distributor >/dev/null 2>&1; then
   echo "bootstrap: installing the package and its test dependencies with pip" >&2
-  "$PYTHON" -m pip install -q --disable-pip-version-check -e '.[tools,test,bench]'
+  "$PYTHON" -m pip install -q --disable-pip-version-check -e '.[tools,test]'
 fi

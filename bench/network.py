@@ -1,14 +1,12 @@
-"""7. Network-aware distribution (issue 11): daemon calls per payment in steady state.
+"""7. Network reads: daemon calls per payment in steady state (issue 11).
 
 Target: at most one read of the miner's monerod per new block, no daemon call within a block.
 The real machine runs over the project's fakes (tests/fakes.py) on a simulated clock, with
-Monerosim's pace: a block every 120 s, a payment every `transaction_frequency` seconds, the pool
-holding others' transactions.  Every call the FakeDaemon answers is counted per payment cycle;
-the regtest module tests/regtest/test_network_aware.py prints the same figures from a real run's
-log (`network_conditions.daemon_calls`).
-
-Self-contained (it imports nothing else of bench/): `python3 -m bench.b7_network` prints the
-figures as JSON; `measure()` returns them.
+Monerosim's pace: a block every 120 s, a payment every `transaction_frequency` seconds (60), the
+pool holding 450 kB of others' transactions, `fee_strategy pool_aware`.  Every call the fake
+daemon answers is counted per payment cycle; the regtest module tests/regtest/test_network_aware.py
+prints the same figures from a real run's log (`network_conditions.daemon_calls`).
+`python3 -m bench.network` prints the figures as JSON.
 """
 
 from __future__ import annotations
@@ -16,12 +14,11 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-for entry in (str(ROOT), str(ROOT / "tests")):
-    if entry not in sys.path:
-        sys.path.insert(0, entry)
+from bench.common import PROJECT_ROOT, Figures, row
+
+if str(PROJECT_ROOT / "tests") not in sys.path:  # tests/fakes.py
+    sys.path.insert(0, str(PROJECT_ROOT / "tests"))
 
 #: The reads of ReadingNetwork; Verifying's own look-ups (locate, key images, height) are counted apart.
 NETWORK_CALLS = frozenset({"get_info", "get_transaction_pool_stats", "get_fee_estimate", "get_last_block_header"})
@@ -71,6 +68,33 @@ def measure(payments: int = 600, block_seconds: int = 120, frequency: int = 60, 
         "met": all(c == 0 for c in within) and all(c <= 4 for c in new_block)
         and sum(1 for c in new_block if c) <= len(new_block),
     }
+
+
+def run(quick: bool) -> dict:
+    m = measure(payments=120 if quick else 600)
+    f = Figures()
+    per_payment = f.add("7.calls_per_payment", "Network reads per payment, steady state (daemon calls)",
+                        m["calls_per_payment"], "")
+    per_block = f.add("7.calls_per_new_block", "Network reads in the first payment after a new block (daemon calls)",
+                      m["calls_per_new_block"], "")
+    within = f.add("7.calls_within_a_block", "Most network reads in a payment within the same block (daemon calls)",
+                   m["calls_within_a_block_max"], "")
+    f.add("7.verification_calls", "Verifying's own daemon calls per payment", m["verification_calls_per_payment"], "")
+    return {"figures": f, "rows": [
+        row("7", f"Network reads per payment, {m['payments']} payments over {m['blocks']} blocks (a payment every "
+            f"{m['frequency_s']} s, a block every {m['block_seconds']} s, pool_aware fees)",
+            "≤ 1 read per new block, 0 calls within a block",
+            f"{per_payment:.2f} calls per payment; {per_block:.1f} calls (one read) after a new block, at most {within:.0f} within one",
+            "", "", m["met"],
+            why="A daemon call within a block, or more than one read per block, means ReadingNetwork's cheap "
+                "height check no longer holds the read back.")],
+        "tables": [{"title": "7. Daemon calls", "headers": ["Figure", "Value"], "rows": [
+            ["Payments (the first reads the network cold)", m["payments"]],
+            ["Calls of the first payment", m["first_payment_calls"]],
+            ["Payments within a block (no new height)", m["payments_within_a_block"]],
+            ["Share of new blocks that caused a read", f"{m['reads_per_new_block']:.2f}"],
+            ["Verifying's calls per payment (locate, key images, height)",
+             f"{m['verification_calls_per_payment']:.2f}"]]}]}
 
 
 if __name__ == "__main__":
