@@ -258,8 +258,9 @@ class Txset:
     #: Known once complete (sign_multisig answers it with the last signature).
     tx_hash: str = ""
     note: str = ""
-    #: A scheduled occurrence's key and time lock (issue 12): while the set is open its occurrence is
-    #: taken, so it is never started twice; "" / 0 for any other spend.
+    #: A scheduled occurrence's key and time lock (issue 12), carried into the set's intent (which makes
+    #: the occurrence taken); while the set is open the treasury is busy, so nothing starts it again.
+    #: "" / 0 for any other spend.
     schedule_id: str = ""
     occurrence: int = 0
     unlock_time: int = 0
