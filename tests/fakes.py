@@ -23,7 +23,7 @@ from fsm_distributor.core.context import Deps
 from fsm_distributor.core.errors import (SignerLost, TxsetIncomplete, TxsetRejected, TxsetStale, TxUnknown, WalletError,
                                          WalletExists, WalletUnavailable)
 from fsm_distributor.core.intent import Intent, Loaded
-from fsm_distributor.core.names import Status, check_move
+from fsm_distributor.core.names import Status
 from fsm_distributor.core.multisig import exchange_rounds, kept_when_compacted
 from fsm_distributor.core.ports import (Balance, BlockHeader, ChainInfo, FeeEstimate, KexStep, KeyImage, LedgerWrite,
                                         Location, MultisigState, MultisigTxset, Outgoing, PoolStats, SignedTxset,
@@ -451,10 +451,7 @@ class FakeJournal:
         self.anchor = anchor
 
     def advance(self, intent: Intent, status: Status, **changes) -> Intent:
-        check_move(intent.tx_hash, intent.status, status)
-        if status is not Status.BUILT:
-            changes.setdefault("tx_metadata", "")
-        updated = replace(intent, status=status, **changes)
+        updated = intent.moved(status, **changes)
         self.put(updated)
         return updated
 

@@ -32,14 +32,14 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from fsm_distributor.adapters.shared_state import SharedDir, SharedIOError
+from fsm_distributor.adapters.shared_state import SharedDir, SharedIOError, fsync_dir, write_all, write_aside
 from fsm_distributor.core.intent import Intent, Loaded
 from fsm_distributor.core.multisig import kept_when_compacted
-from fsm_distributor.core.names import Status, check_move
+from fsm_distributor.core.names import Status
 
 #: The key of a line that records funded recipients adopted by a rebuild (not an intent).
 ADOPTED = "adopted_funded"
@@ -133,10 +133,7 @@ class Journal:
 
         Raises `names.IllegalMove`, before anything is written, for a move its lifecycle refuses.
         """
-        check_move(intent.tx_hash, intent.status, status)
-        if status is not Status.BUILT:
-            changes.setdefault("tx_metadata", "")
-        updated = replace(intent, status=status, **changes)
+        updated = intent.moved(status, **changes)
         self.put(updated)
         return updated
 
@@ -146,14 +143,14 @@ class Journal:
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
             try:
-                _write_all(fd, data)
+                write_all(fd, data)
                 os.fsync(fd)
             finally:
                 os.close(fd)
         except OSError as exc:
             raise SharedIOError(self.path, f"could not be appended to: {exc.strerror or exc}") from exc
         if created:
-            _fsync_dir(self.dir)
+            fsync_dir(self.dir)
 
     def _compact(self, intents: dict[str, Intent], adopted: dict[str, str],
                  multisig: Optional[dict[str, dict[str, Any]]] = None, anchor: Optional[float] = None) -> None:
@@ -166,35 +163,18 @@ class Journal:
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
             try:
-                _write_all(fd, "".join(line + "\n" for line in lines).encode("ascii"))
+                write_all(fd, "".join(line + "\n" for line in lines).encode("ascii"))
                 os.fsync(fd)
             finally:
                 os.close(fd)
             os.replace(tmp, self.path)
         except OSError as exc:
             raise SharedIOError(self.path, f"could not be compacted: {exc.strerror or exc}") from exc
-        _fsync_dir(self.dir)
+        fsync_dir(self.dir)
 
     def _copy_aside(self, raw: bytes) -> str:
-        """The damaged file's bytes under the first free `*.corrupt-N.jsonl` (claimed with O_EXCL)."""
-        n = 1
-        while True:
-            dest = self.path.with_name(f"{self.name[:-6]}.corrupt-{n}.jsonl")
-            try:
-                fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-            except FileExistsError:
-                n += 1
-                continue
-            except OSError as exc:
-                raise SharedIOError(dest, f"cannot be created: {exc.strerror}") from exc
-            try:
-                _write_all(fd, raw)
-                os.fsync(fd)
-            except OSError as exc:
-                raise SharedIOError(dest, f"could not be written: {exc.strerror}") from exc
-            finally:
-                os.close(fd)
-            return dest.name
+        """The damaged file's bytes under the first free `*.corrupt-N.jsonl`."""
+        return write_aside(self.dir, lambda n: f"{self.name[:-6]}.corrupt-{n}.jsonl", raw).name
 
 
 @dataclass(frozen=True)
@@ -280,22 +260,3 @@ def _cut_short(line: bytes) -> bool:
 def read_journal(path: Path) -> dict[str, Intent]:
     """The intents of a journal file as they stand, without touching it (for tools and tests)."""
     return parse_lines(path.read_bytes()).intents if path.exists() else {}
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -205,10 +205,51 @@ def _dumps(value: Any, indent: Optional[int]) -> bytes:
                        separators=separators) + "\n").encode("ascii")
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
+
+
+def fsync_dir(path: Path) -> None:
+    """Durability of a rename only; the data is already in place, so a filesystem (or simulator)
+    that refuses directory fsync is tolerated."""
+    try:
+        dfd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+
+
+def write_aside(directory: Path, name_of: Callable[[int], str], raw: bytes) -> Path:
+    """Save ``raw`` in ``directory`` under the first free ``name_of(1)``, ``name_of(2)``, ...
+
+    The name is claimed with O_EXCL, so an earlier copy is never overwritten.
+    Raises SharedIOError when the copy cannot be made.
+    """
+    n = 1
+    while True:
+        dest = directory / name_of(n)
+        try:
+            fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        except FileExistsError:
+            n += 1
+            continue
+        except OSError as e:
+            raise SharedIOError(dest, f"cannot be created: {e.strerror}") from e
+        try:
+            write_all(fd, raw)
+            os.fsync(fd)
+        except OSError as e:
+            raise SharedIOError(dest, f"could not be written: {e.strerror}") from e
+        finally:
+            os.close(fd)
+        return dest
 
 
 # ---------------------------------------------------------------- the directory
@@ -376,7 +417,7 @@ class SharedDir:
                 pass
             except OSError as e:
                 raise SharedIOError(path, f"cannot be removed after saving it to {dest.name}: {e.strerror}") from e
-            self._fsync_dir()
+            fsync_dir(self.path)
         return dest
 
     def append_records(self, name: str, records: Iterable[Any]) -> WriteResult:
@@ -409,7 +450,7 @@ class SharedDir:
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
             try:
-                _write_all(fd, data)
+                write_all(fd, data)
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -420,47 +461,12 @@ class SharedDir:
             except OSError:
                 pass
             raise SharedIOError(target, f"could not be written: {e.strerror or e}") from e
-        self._fsync_dir()
-
-    def _fsync_dir(self) -> None:
-        # Durability of the rename only; the data is already in place, so a
-        # filesystem (or simulator) that refuses directory fsync is tolerated.
-        try:
-            dfd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except OSError:
-            return
-        try:
-            os.fsync(dfd)
-        except OSError:
-            pass
-        finally:
-            os.close(dfd)
+        fsync_dir(self.path)
 
     def _quarantine_locked(self, name: str, raw: bytes) -> Path:
-        """Save ``raw`` under the first free ``<stem>.corrupt-<n>.json``.
-
-        The name is claimed with O_EXCL, so an earlier one is never
-        overwritten; the original stays in place until the atomic replace, so
-        readers never see the file missing.
-        """
-        n = 1
-        while True:
-            dest = self.path / quarantine_name(name, n)
-            try:
-                fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-            except FileExistsError:
-                n += 1
-                continue
-            except OSError as e:
-                raise SharedIOError(dest, f"cannot be created: {e.strerror}") from e
-            try:
-                _write_all(fd, raw)
-                os.fsync(fd)
-            except OSError as e:
-                raise SharedIOError(dest, f"could not be written: {e.strerror}") from e
-            finally:
-                os.close(fd)
-            return dest
+        """Save ``raw`` under the first free ``<stem>.corrupt-<n>.json``; the original stays in place
+        until the atomic replace, so readers never see the file missing."""
+        return write_aside(self.path, lambda n: quarantine_name(name, n), raw)
 
 
 _KIND_OF_TYPE = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}

@@ -16,10 +16,10 @@ for an intent that has a tx_hash.  The metadata is dropped once relayed.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, NamedTuple, Optional
 
-from fsm_distributor.core.names import PAID, Purpose, Status, Verdict
+from fsm_distributor.core.names import PAID, Purpose, Status, Verdict, check_move
 
 
 class Destination(NamedTuple):
@@ -91,6 +91,14 @@ class Intent:
     def recipients(self) -> list[str]:
         """Recipient ids in output order, each once (a recipient may get several outputs)."""
         return list(dict.fromkeys(d.recipient for d in self.destinations))
+
+    def moved(self, status: Status, **changes: Any) -> "Intent":
+        """This intent at `status` (its metadata dropped once relayed: only a built one may be sent
+        again).  Raises `names.IllegalMove` for a move its lifecycle refuses."""
+        check_move(self.tx_hash, self.status, status)
+        if status is not Status.BUILT:
+            changes.setdefault("tx_metadata", "")
+        return replace(self, status=status, **changes)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
