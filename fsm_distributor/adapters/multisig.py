@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Any, Optional, Sequence
 
 from fsm_distributor.adapters.rpc_errors import RpcError
-from fsm_distributor.adapters.wallet import TRANSFER_TIMEOUT, EndpointPool, WalletClient, WalletPool, hex64
+from fsm_distributor.adapters.wallet import (TRANSFER_TIMEOUT, EndpointPool, WalletClient, WalletPool, hex64,
+                                             transfer_params)
 from fsm_distributor.core.errors import (BadAnswer, SignerLost, TxsetIncomplete, TxsetRejected, TxsetStale,
                                          WalletError, WalletExists)
 from fsm_distributor.core.intent import Destination
@@ -131,15 +132,7 @@ class MultisigRpc:
     def transfer(self, destinations: Sequence[Destination], *, priority: int, unlock_time: int = 0) -> MultisigTxset:
         """A set signed by this signer; never broadcast (multisig transfers are not, and do_not_relay
         keeps a wallet that is not multisig, opened there by someone else, from sending anything)."""
-        if any(type(d.amount) is not int for d in destinations):
-            raise TypeError("amounts must be int atomic units, never float")
-        params: dict[str, Any] = {
-            "destinations": [{"address": d.address, "amount": d.amount} for d in destinations],
-            "priority": priority, "ring_size": 16, "get_tx_key": False, "do_not_relay": True}
-        if unlock_time:
-            if type(unlock_time) is not int or unlock_time < 0:
-                raise TypeError("unlock_time must be a block height, an int >= 0")
-            params["unlock_time"] = unlock_time
+        params = {**transfer_params(destinations, priority, unlock_time), "do_not_relay": True}
         answer = self._call("transfer", params, TRANSFER_TIMEOUT)
         txset = answer.get("multisig_txset")
         if not isinstance(txset, str) or not txset:

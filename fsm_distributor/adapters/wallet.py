@@ -46,6 +46,20 @@ def hex64(value: Any, what: str, method: str) -> str:
     return value.lower()
 
 
+def transfer_params(destinations: Sequence[Destination], priority: int, unlock_time: int) -> dict[str, Any]:
+    """The params every `transfer` sends (a miner's and a treasury signer's): amounts as ints only
+    (int(float) truncates), ring size 16, a time lock only when asked for."""
+    if any(type(d.amount) is not int for d in destinations):
+        raise TypeError("amounts must be int atomic units, never float")
+    params: dict[str, Any] = {"destinations": [{"address": d.address, "amount": d.amount} for d in destinations],
+                              "priority": priority, "ring_size": 16, "get_tx_key": False}
+    if unlock_time:
+        if type(unlock_time) is not int or unlock_time < 0:
+            raise TypeError("unlock_time must be a block height, an int >= 0")
+        params["unlock_time"] = unlock_time
+    return params
+
+
 class WalletClient:
     """One wallet-rpc endpoint; calls are made one at a time over one Session."""
 
@@ -126,18 +140,7 @@ class WalletClient:
                  do_not_relay: bool = False, unlock_time: int = 0) -> Transfer:
         """Send (or, with `do_not_relay`, only build) one transaction; `unlock_time` > 0 locks its outputs
         until that block height (0.18.0 honours it: docs/wallet-facts.md)."""
-        if any(type(d.amount) is not int for d in destinations):
-            raise TypeError("amounts must be int atomic units, never float")  # int(float) truncates
-        params: dict[str, Any] = {
-            "destinations": [{"address": d.address, "amount": d.amount} for d in destinations],
-            "priority": priority,
-            "ring_size": 16,
-            "get_tx_key": False,
-        }
-        if unlock_time:
-            if type(unlock_time) is not int or unlock_time < 0:
-                raise TypeError("unlock_time must be a block height, an int >= 0")
-            params["unlock_time"] = unlock_time
+        params = transfer_params(destinations, priority, unlock_time)
         if do_not_relay:
             params.update(do_not_relay=True, get_tx_metadata=True)
         result = self.call("transfer", params, timeout=TRANSFER_TIMEOUT)
