@@ -136,3 +136,14 @@ def test_a_half_signed_occurrence_holds_its_key_it_is_finished_never_started_aga
     finished = Txset.from_json(world.journal.multisig[open_set.key])  # the open set was finished, not replaced
     first = next(r for r in scheduled(world) if r["occurrence"] == 1)
     assert (finished.status, finished.tx_hash, finished.signed_by[0]) == (TxsetStatus.SIGNED, first["tx_hash"], "s1")
+
+
+def test_a_lost_journal_does_not_pay_an_occurrence_the_treasury_paid_again():
+    world = scheduled_world(entries())
+    run_treasury(world, 200, until=lambda w: len(scheduled(w)) == 1)
+    world.lose_journal("missing")  # the treasury is adopted from its info file, the payments from the records
+    restart_after_crash(world)
+    run_treasury(world, 300, until=lambda w: len(scheduled(w)) == 3)
+    run_treasury(world, 60)  # and nothing more once all three are paid
+    assert keys_paid(world) == Counter({("tick", 1): 1, ("tick", 2): 1, ("tick", 3): 1})
+    assert len(scheduled(world)) == 3
